@@ -1,0 +1,212 @@
+//! Errors shared by every function: AWS call failures classified once, and the mapping
+//! of errors to the Lambda runtime's `Diagnostic` with a stable `error_type`.
+
+use std::fmt;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::ConfigError;
+use crate::credentials::CredentialsError;
+use crate::pg::PgError;
+
+/// How an AWS call failed, decided once from the error code and the transport error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// Rate limits (`ThrottlingException`, `TooManyUpdates`, ...): try again later.
+    Throttled,
+    /// Timeouts, connection failures and 5xx: try again.
+    Transient,
+    /// The resource does not exist.
+    NotFound,
+    /// The caller lacks a permission or a KMS key is unusable.
+    AccessDenied,
+    /// Anything else: a bad request that will fail again.
+    Other,
+}
+
+impl AwsErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::Transient => "transient",
+            Self::NotFound => "not-found",
+            Self::AccessDenied => "access-denied",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A failed AWS call: the operation, the service's error code and message. AWS error
+/// messages name resources, never secret values.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} failed ({code}): {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+    pub kind: AwsErrorKind,
+}
+
+impl AwsError {
+    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug,
+    {
+        let (code, message, kind) = match &err {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let code = e.code().unwrap_or("Unknown").to_owned();
+                let message = e.message().unwrap_or("").to_owned();
+                let kind = kind_of_code(&code);
+                (code, message, kind)
+            }
+            SdkError::TimeoutError(_) => (
+                "Timeout".to_owned(),
+                "the request timed out".to_owned(),
+                AwsErrorKind::Transient,
+            ),
+            SdkError::DispatchFailure(d) => (
+                "DispatchFailure".to_owned(),
+                dispatch_message(d),
+                AwsErrorKind::Transient,
+            ),
+            SdkError::ResponseError(_) => (
+                "ResponseError".to_owned(),
+                "the response could not be read".to_owned(),
+                AwsErrorKind::Transient,
+            ),
+            _ => (
+                "ConstructionFailure".to_owned(),
+                aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+                AwsErrorKind::Other,
+            ),
+        };
+        Self {
+            operation,
+            code,
+            message,
+            kind,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind == AwsErrorKind::NotFound
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, AwsErrorKind::Throttled | AwsErrorKind::Transient)
+    }
+}
+
+fn dispatch_message(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
+    if d.is_timeout() {
+        "timed out connecting to the endpoint".to_owned()
+    } else if d.is_io() {
+        "could not reach the endpoint (connection failed)".to_owned()
+    } else {
+        "could not send the request".to_owned()
+    }
+}
+
+fn kind_of_code(code: &str) -> AwsErrorKind {
+    match code {
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "TooManyUpdates"
+        | "RequestLimitExceeded" | "ThrottledException" | "RequestThrottled"
+        | "ProvisionedThroughputExceededException" | "SlowDown" => AwsErrorKind::Throttled,
+        "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound"
+        | "DBInstanceNotFound" | "DBInstanceNotFoundFault" | "DBClusterNotFoundFault"
+        | "NotFound" | "NotFoundException" => AwsErrorKind::NotFound,
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation"
+        | "AuthorizationError" | "KMSAccessDeniedException" | "KMSInvalidStateException"
+        | "KMSDisabledException" | "KMSNotFoundException" | "InvalidKeyId" => {
+            AwsErrorKind::AccessDenied
+        }
+        "InternalServiceError" | "InternalFailure" | "InternalServerError"
+        | "ServiceUnavailable" | "InternalError" => AwsErrorKind::Transient,
+        _ => AwsErrorKind::Other,
+    }
+}
+
+/// `.aws("Operation")` turns an SDK result into one with a classified [`AwsError`].
+pub trait AwsResultExt<T> {
+    fn aws(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    fn aws(self, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|e| AwsError::from_sdk(operation, e))
+    }
+}
+
+/// The errors of rotor-core, for functions that need nothing more specific.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error("invalid event: {0}")]
+    Event(String),
+}
+
+/// A stable, machine-matchable name for an error, used as the Lambda `errorType`.
+pub trait ErrorType {
+    fn error_type(&self) -> String;
+}
+
+impl ErrorType for Error {
+    fn error_type(&self) -> String {
+        match self {
+            Error::Config(_) => "Rotor.Config".into(),
+            Error::Aws(e) => format!("Rotor.Aws.{}", e.code),
+            Error::Credentials(_) => "Rotor.SecretFormat".into(),
+            Error::Postgres(e) => format!("Rotor.Postgres.{}", e.kind.as_str()),
+            Error::Event(_) => "Rotor.InvalidEvent".into(),
+        }
+    }
+}
+
+/// The runtime's error report for an error: its stable type and its (secret-free) text.
+pub fn diagnostic<E: ErrorType + fmt::Display>(err: &E) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: err.error_type(),
+        error_message: err.to_string(),
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        diagnostic(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_codes_are_retryable_and_not_found_is_recognised() {
+        assert_eq!(kind_of_code("TooManyUpdates"), AwsErrorKind::Throttled);
+        assert_eq!(kind_of_code("ThrottlingException"), AwsErrorKind::Throttled);
+        assert_eq!(kind_of_code("ParameterNotFound"), AwsErrorKind::NotFound);
+        assert_eq!(kind_of_code("ValidationException"), AwsErrorKind::Other);
+    }
+
+    #[test]
+    fn diagnostics_have_stable_types() {
+        let d: lambda_runtime::Diagnostic =
+            Error::Config(ConfigError::new("PG_SSLMODE", "expected one of ...")).into();
+        assert_eq!(d.error_type, "Rotor.Config");
+        assert!(d.error_message.contains("PG_SSLMODE"));
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs everything rotor's tests and demo need on a Debian machine with Rust:
+# Debian packages that are missing (PostgreSQL, openssl, python3-venv, build tools) and a
+# project-local Python virtualenv (.venv) with moto, cfn-lint, aws-sam-cli, cargo-lambda.
+# Safe to run again: it only installs what is missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+
+SUDO=()
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null && SUDO=(sudo)
+fi
+
+packages=()
+have_pg() {
+    command -v initdb >/dev/null 2>&1 && return 0
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+if ! have_pg; then
+    say "PostgreSQL server binaries (initdb) not found: will install Debian's postgresql"
+    packages+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+command -v perl >/dev/null 2>&1 || packages+=(perl)
+command -v make >/dev/null 2>&1 || packages+=(make)
+command -v cc >/dev/null 2>&1 || packages+=(gcc)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    packages+=(python3-venv)
+fi
+
+if [ ${#packages[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null || die "missing ${packages[*]} and no apt-get to install them"
+    if [ "$(id -u)" != 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+        die "missing ${packages[*]}; run as root or install sudo"
+    fi
+    say "installing Debian packages: ${packages[*]}"
+    "${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null \
+        || die "could not install ${packages[*]}"
+    # Debian's package starts a cluster of its own; the tests start their own servers.
+    if printf '%s\n' "${packages[@]}" | grep -qx postgresql; then
+        "${SUDO[@]}" service postgresql stop >/dev/null 2>&1 || true
+    fi
+    have_pg || die "PostgreSQL was installed but initdb is still not found"
+fi
+
+VENV=.venv
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating Python virtualenv in $VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv failed"
+fi
+want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+have=$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+    say "installing Python tools into $VENV (moto, cfn-lint, aws-sam-cli, cargo-lambda)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null \
+        || die "could not upgrade pip"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements.txt \
+        || die "pip could not install scripts/requirements.txt (is PyPI reachable?)"
+    echo "$want" > "$VENV/.requirements.sha256"
+fi
+for tool in moto_server cfn-lint sam cargo-lambda; do
+    [ -x "$VENV/bin/$tool" ] || die "$tool is missing from $VENV/bin after install"
+done
+say "ready: $(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1), $("$VENV/bin/python" -m pip show moto 2>/dev/null | grep ^Version | sed 's/Version: /moto /')"
