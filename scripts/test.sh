@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# rotor's whole check, as CI runs it: set-up, formatting, lints, template checks, and
+# every test against a local moto server and a real PostgreSQL (scram-sha-256 + TLS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+step "sam validate --lint"
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1 --template template.yaml
+
+step "cargo test"
+cargo test --workspace --locked "$@"
