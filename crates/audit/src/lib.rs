@@ -34,7 +34,10 @@ impl Context {
     }
 }
 
-pub async fn handler(event: LambdaEvent<Value>, _ctx: &Context) -> Result<Value, rotor_core::Error> {
+pub async fn handler(
+    event: LambdaEvent<Value>,
+    _ctx: &Context,
+) -> Result<Value, rotor_core::Error> {
     tracing::info!(request_id = %event.context.request_id, "received event");
     Ok(Value::Null)
 }

@@ -20,9 +20,11 @@ impl ConfigError {
     }
 }
 
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads settings by name. `Settings::env()` reads the process environment; tests pass a map.
 pub struct Settings<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl<'a> Settings<'a> {
@@ -127,7 +129,10 @@ mod tests {
         assert_eq!(err.var, "DRY_RUN");
         assert!(err.to_string().contains("true/false"));
         let err = s.parse::<u32>("N", 1, "a whole number").unwrap_err();
-        assert_eq!(err.to_string(), "invalid setting N: expected a whole number");
+        assert_eq!(
+            err.to_string(),
+            "invalid setting N: expected a whole number"
+        );
     }
 
     #[test]

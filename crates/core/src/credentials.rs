@@ -85,7 +85,9 @@ impl DbCredentials {
 
     /// The host, or an error naming the missing key.
     pub fn host(&self) -> Result<&str, CredentialsError> {
-        self.host.as_deref().ok_or(CredentialsError::Missing("host"))
+        self.host
+            .as_deref()
+            .ok_or(CredentialsError::Missing("host"))
     }
 
     pub fn host_opt(&self) -> Option<&str> {
@@ -161,7 +163,8 @@ impl DbCredentials {
     /// A copy with host and port set (both written in the forms the samples use).
     pub fn with_endpoint(&self, host: &str, port: u16) -> Self {
         let mut next = self.clone();
-        next.raw.insert("host".into(), Value::String(host.to_owned()));
+        next.raw
+            .insert("host".into(), Value::String(host.to_owned()));
         next.raw.insert("port".into(), Value::from(port));
         next.host = Some(host.to_owned());
         next.port = Some(port);
@@ -192,7 +195,10 @@ impl fmt::Debug for DbCredentials {
     }
 }
 
-fn required_string(raw: &Map<String, Value>, key: &'static str) -> Result<String, CredentialsError> {
+fn required_string(
+    raw: &Map<String, Value>,
+    key: &'static str,
+) -> Result<String, CredentialsError> {
     optional_string(raw, key)?.ok_or(CredentialsError::Missing(key))
 }
 
@@ -293,11 +299,11 @@ mod tests {
     fn missing_and_malformed_keys_are_named() {
         let err = DbCredentials::parse(r#"{"username":"u"}"#).unwrap_err();
         assert_eq!(err.to_string(), "secret JSON has no `password` key");
-        let err = DbCredentials::parse(r#"{"username":"u","password":"p","port":"http"}"#)
-            .unwrap_err();
+        let err =
+            DbCredentials::parse(r#"{"username":"u","password":"p","port":"http"}"#).unwrap_err();
         assert!(err.to_string().contains("`port`"), "{err}");
-        let err = DbCredentials::parse(r#"{"username":"u","password":"p","port":70000}"#)
-            .unwrap_err();
+        let err =
+            DbCredentials::parse(r#"{"username":"u","password":"p","port":70000}"#).unwrap_err();
         assert!(err.to_string().contains("`port`"), "{err}");
         let err = DbCredentials::parse(r#"{"username":7,"password":"p"}"#).unwrap_err();
         assert!(err.to_string().contains("`username`"), "{err}");
@@ -305,7 +311,11 @@ mod tests {
 
     #[test]
     fn errors_never_quote_the_secret_text() {
-        for text in [r#""hunter2-secret""#, r#"{"password":"hunter2-secret""#, "hunter2-secret"] {
+        for text in [
+            r#""hunter2-secret""#,
+            r#"{"password":"hunter2-secret""#,
+            "hunter2-secret",
+        ] {
             let err = DbCredentials::parse(text).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
@@ -336,6 +346,9 @@ mod tests {
         let shown = format!("{c:?} {c:#?}");
         assert!(!shown.contains("p@ss:w/rd"), "{shown}");
         assert!(shown.contains("REDACTED"));
-        assert!(shown.contains("team"), "unknown key names are shown: {shown}");
+        assert!(
+            shown.contains("team"),
+            "unknown key names are shown: {shown}"
+        );
     }
 }

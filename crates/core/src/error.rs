@@ -112,19 +112,37 @@ fn dispatch_message(d: &aws_smithy_runtime_api::client::result::DispatchFailure)
 
 fn kind_of_code(code: &str) -> AwsErrorKind {
     match code {
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "TooManyUpdates"
-        | "RequestLimitExceeded" | "ThrottledException" | "RequestThrottled"
-        | "ProvisionedThroughputExceededException" | "SlowDown" => AwsErrorKind::Throttled,
-        "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound"
-        | "DBInstanceNotFound" | "DBInstanceNotFoundFault" | "DBClusterNotFoundFault"
-        | "NotFound" | "NotFoundException" => AwsErrorKind::NotFound,
-        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation"
-        | "AuthorizationError" | "KMSAccessDeniedException" | "KMSInvalidStateException"
-        | "KMSDisabledException" | "KMSNotFoundException" | "InvalidKeyId" => {
-            AwsErrorKind::AccessDenied
-        }
-        "InternalServiceError" | "InternalFailure" | "InternalServerError"
-        | "ServiceUnavailable" | "InternalError" => AwsErrorKind::Transient,
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "TooManyUpdates"
+        | "RequestLimitExceeded"
+        | "ThrottledException"
+        | "RequestThrottled"
+        | "ProvisionedThroughputExceededException"
+        | "SlowDown" => AwsErrorKind::Throttled,
+        "ResourceNotFoundException"
+        | "ParameterNotFound"
+        | "ParameterVersionNotFound"
+        | "DBInstanceNotFound"
+        | "DBInstanceNotFoundFault"
+        | "DBClusterNotFoundFault"
+        | "NotFound"
+        | "NotFoundException" => AwsErrorKind::NotFound,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnauthorizedOperation"
+        | "AuthorizationError"
+        | "KMSAccessDeniedException"
+        | "KMSInvalidStateException"
+        | "KMSDisabledException"
+        | "KMSNotFoundException"
+        | "InvalidKeyId" => AwsErrorKind::AccessDenied,
+        "InternalServiceError"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "InternalError" => AwsErrorKind::Transient,
         _ => AwsErrorKind::Other,
     }
 }

@@ -136,7 +136,13 @@ mod tests {
             .metric("m", 1.0, Unit::Count)
             .metric("m", 2.0, Unit::Count)
             .to_value(0);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(v["m"], 2.0);
     }
 }

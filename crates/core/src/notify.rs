@@ -8,7 +8,13 @@ use crate::error::{AwsError, AwsResultExt};
 fn subject_line(subject: &str) -> String {
     subject
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                ' '
+            }
+        })
         .take(100)
         .collect()
 }

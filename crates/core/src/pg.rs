@@ -248,7 +248,10 @@ impl Target {
         let config = self.config(tls.mode);
         let client = match tls.mode {
             SslMode::Disable => {
-                let (client, conn) = config.connect(NoTls).await.map_err(|e| PgError::classify(&e))?;
+                let (client, conn) = config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| PgError::classify(&e))?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "postgres connection closed with an error");
@@ -258,7 +261,10 @@ impl Target {
             }
             mode => {
                 let connector = MakeTlsConnector::new(tls_connector(mode, tls.ca_file.as_deref())?);
-                let (client, conn) = config.connect(connector).await.map_err(|e| PgError::classify(&e))?;
+                let (client, conn) = config
+                    .connect(connector)
+                    .await
+                    .map_err(|e| PgError::classify(&e))?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "postgres connection closed with an error");
@@ -356,7 +362,12 @@ mod tests {
         assert_eq!("verify-full".parse::<SslMode>(), Ok(SslMode::VerifyFull));
         assert_eq!("VERIFY-CA".parse::<SslMode>(), Ok(SslMode::VerifyCa));
         assert_eq!("disable".parse::<SslMode>(), Ok(SslMode::Disable));
-        assert!("prefer".parse::<SslMode>().unwrap_err().contains("verify-full"));
+        assert!(
+            "prefer"
+                .parse::<SslMode>()
+                .unwrap_err()
+                .contains("verify-full")
+        );
         assert_eq!(SslMode::default(), SslMode::VerifyFull);
     }
 

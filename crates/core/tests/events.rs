@@ -19,14 +19,21 @@ fn every_fixture_is_valid_json_with_a_known_shape() {
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let value: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let rotation = value.get("Step").is_some();
         let eventbridge = value.get("detail-type").is_some() && value.get("detail").is_some();
-        assert!(rotation || eventbridge, "{}: neither a rotation step nor an EventBridge event", path.display());
+        assert!(
+            rotation || eventbridge,
+            "{}: neither a rotation step nor an EventBridge event",
+            path.display()
+        );
         seen += 1;
     }
-    assert!(seen >= 5, "expected at least the four rotation steps and a schedule");
+    assert!(
+        seen >= 5,
+        "expected at least the four rotation steps and a schedule"
+    );
 }
 
 #[test]
@@ -39,14 +46,18 @@ fn the_four_rotation_step_fixtures_parse_as_rotation_events() {
     ] {
         let event: SecretsManagerSecretRotationEvent = serde_json::from_str(&read(file)).unwrap();
         assert_eq!(event.step, step, "{file}");
-        assert!(event.secret_id.starts_with("arn:aws:secretsmanager:"), "{file}");
+        assert!(
+            event.secret_id.starts_with("arn:aws:secretsmanager:"),
+            "{file}"
+        );
         assert!(!event.client_request_token.is_empty(), "{file}");
     }
 }
 
 #[test]
 fn the_scheduled_fixture_parses_as_an_eventbridge_schedule() {
-    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(&read("scheduled.json")).unwrap();
+    let event: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_str(&read("scheduled.json")).unwrap();
     assert_eq!(event.detail_type, "Scheduled Event");
     assert_eq!(event.source, "aws.events");
     assert!(event.time.is_some());

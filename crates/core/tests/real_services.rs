@@ -32,7 +32,12 @@ async fn the_environment_loader_honours_aws_endpoint_url() {
     // The functions load their configuration from the environment; this proves the
     // endpoint override reaches every client built from it, without touching our own env.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_loads_from_env", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_loads_from_env",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
         .env("AWS_REGION", "ap-southeast-2")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -40,7 +45,10 @@ async fn the_environment_loader_honours_aws_endpoint_url() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -50,11 +58,25 @@ async fn child_loads_from_env() {
     assert_eq!(rotor_core::aws::region_of(&config), "ap-southeast-2");
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let name = unique("core/env");
-    sm.create_secret().name(&name).secret_string("x").send().await.unwrap();
-    let elsewhere = aws_sdk_secretsmanager::Client::new(&rotor_core::aws::in_region(&config, "us-west-1"));
-    let err = elsewhere.describe_secret().secret_id(&name).send().await.unwrap_err();
+    sm.create_secret()
+        .name(&name)
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    let elsewhere =
+        aws_sdk_secretsmanager::Client::new(&rotor_core::aws::in_region(&config, "us-west-1"));
+    let err = elsewhere
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap_err();
     let err = rotor_core::AwsError::from_sdk("DescribeSecret", err);
-    assert!(err.is_not_found(), "the secret exists only in its own region: {err}");
+    assert!(
+        err.is_not_found(),
+        "the secret exists only in its own region: {err}"
+    );
 }
 
 async fn role(pg: &rotor_testkit::Postgres) -> (String, SecretString) {
@@ -73,7 +95,13 @@ async fn the_right_password_logs_in_over_verify_full_tls() {
         .connect(&pg.tls())
         .await
         .expect("login with verify-full");
-    let row = client.query_one("SELECT current_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), user);
     assert!(row.get::<_, bool>(1), "the session is encrypted");
 }
@@ -83,7 +111,11 @@ async fn a_wrong_password_fails_as_an_authentication_error() {
     let pg = postgres();
     let (user, _) = role(pg).await;
     let wrong = SecretString::from("not-the-password".to_owned());
-    let err = pg.target(&user, &wrong, "postgres").connect(&pg.tls()).await.unwrap_err();
+    let err = pg
+        .target(&user, &wrong, "postgres")
+        .connect(&pg.tls())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, FailureKind::Authentication, "{err}");
     assert!(err.to_string().contains(&user), "names the user: {err}");
     assert!(!err.to_string().contains("not-the-password"));
@@ -119,7 +151,10 @@ async fn require_and_verify_ca_log_in_too() {
     let pg = postgres();
     let (user, password) = role(pg).await;
     let target = pg.target(&user, &password, "postgres");
-    target.connect(&Tls::new(SslMode::Require, None)).await.expect("require");
+    target
+        .connect(&Tls::new(SslMode::Require, None))
+        .await
+        .expect("require");
     target
         .connect(&Tls::new(SslMode::VerifyCa, Some(pg.ca_file.clone())))
         .await
@@ -147,9 +182,15 @@ async fn credentials_from_a_secret_connect_with_dbname_defaulting_to_postgres() 
         "username": user, "password": password.expose_secret(),
     });
     let creds = DbCredentials::parse(&json.to_string()).unwrap();
-    let target = rotor_core::pg::Target::from_credentials(&creds, std::time::Duration::from_secs(5)).unwrap();
+    let target =
+        rotor_core::pg::Target::from_credentials(&creds, std::time::Duration::from_secs(5))
+            .unwrap();
     assert_eq!(target.dbname, "postgres");
     let client = target.connect(&pg.tls()).await.unwrap();
-    let db: String = client.query_one("SELECT current_database()::text", &[]).await.unwrap().get(0);
+    let db: String = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(db, "postgres");
 }

@@ -20,12 +20,20 @@ async fn main() -> anyhow::Result<()> {
     println!("secret:     {arn}");
 
     let pg = postgres();
-    println!("postgres:   {}:{} (scram-sha-256, TLS only, CA {})", pg.host, pg.port, pg.ca_file.display());
+    println!(
+        "postgres:   {}:{} (scram-sha-256, TLS only, CA {})",
+        pg.host,
+        pg.port,
+        pg.ca_file.display()
+    );
     let role = unique("demo_user").replace('-', "_");
     let password = SecretString::from(rotor_testkit::random_hex(16));
     pg.create_role(&role, &password).await;
     let ok = pg.can_login(&role, &password).await;
-    println!("login:      {role} over verify-full TLS: {}", if ok { "accepted" } else { "REFUSED" });
+    println!(
+        "login:      {role} over verify-full TLS: {}",
+        if ok { "accepted" } else { "REFUSED" }
+    );
     anyhow::ensure!(ok, "the demo role could not log in");
     Ok(())
 }

@@ -53,7 +53,10 @@ fn start() -> Moto {
                 std::fs::read_to_string(&log_file).unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The child handle is dropped without waiting; the keeper's death signal stops it.
@@ -72,7 +75,9 @@ impl Moto {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(region.to_owned()))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
             .load()
             .await
     }

@@ -46,14 +46,14 @@ pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
     if let Ok(entries) = std::fs::read_dir(&tmp) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name
+            let pid = name
                 .strip_prefix("rotor-test-")
                 .and_then(|rest| rest.split('-').next())
-                .and_then(|pid| pid.parse::<u32>().ok())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !Path::new(&format!("/proc/{pid}")).exists()
             {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
@@ -114,7 +114,15 @@ fn start() -> Postgres {
     initdb
         .arg("-D")
         .arg(&data_dir)
-        .args(["-U", ADMIN_USER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args([
+            "-U",
+            ADMIN_USER,
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()));
     run_as(initdb, user, "initdb");
     std::fs::remove_file(&pwfile).ok();
@@ -165,7 +173,10 @@ fn start() -> Postgres {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("postgres exited ({status}); its log:\n{log}");
         }
-        assert!(Instant::now() < deadline, "postgres not ready within 60 s:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "postgres not ready within 60 s:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::mem::forget(child);
@@ -212,22 +223,54 @@ fn make_certificates(dir: &Path, data_dir: &Path) -> PathBuf {
     let p = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
     openssl(
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=rotor test CA", "-keyout", &p(&ca_key), "-out", &p(&ca_crt),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rotor test CA",
+            "-keyout",
+            &p(&ca_key),
+            "-out",
+            &p(&ca_crt),
         ],
         "openssl: make test CA",
     );
     openssl(
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
-            &p(&key), "-out", &p(&csr),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &p(&key),
+            "-out",
+            &p(&csr),
         ],
         "openssl: make server key",
     );
     openssl(
         &[
-            "x509", "-req", "-in", &p(&csr), "-CA", &p(&ca_crt), "-CAkey", &p(&ca_key),
-            "-CAcreateserial", "-days", "2", "-extfile", &p(&ext), "-out", &p(&crt),
+            "x509",
+            "-req",
+            "-in",
+            &p(&csr),
+            "-CA",
+            &p(&ca_crt),
+            "-CAkey",
+            &p(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p(&ext),
+            "-out",
+            &p(&crt),
         ],
         "openssl: sign server certificate",
     );
@@ -274,7 +317,11 @@ impl Postgres {
             rotor_core::pg::quote_ident(name),
             rotor_core::pg::scram_verifier(password)
         );
-        self.admin().await.batch_execute(&sql).await.expect("CREATE ROLE");
+        self.admin()
+            .await
+            .batch_execute(&sql)
+            .await
+            .expect("CREATE ROLE");
     }
 
     /// Whether `user` can log in with `password` (over `verify-full` TLS).

@@ -63,10 +63,11 @@ pub fn unprivileged_user() -> Option<(u32, u32)> {
     for wanted in ["postgres", "nobody"] {
         for line in passwd.lines() {
             let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() > 3 && fields[0] == wanted {
-                if let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse()) {
-                    return Some((uid, gid));
-                }
+            if fields.len() > 3
+                && fields[0] == wanted
+                && let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse())
+            {
+                return Some((uid, gid));
             }
         }
     }
