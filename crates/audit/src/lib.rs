@@ -1,43 +1,126 @@
-//! rotor-audit: filled in by its own issue; for now the handler accepts an event and does nothing.
+//! rotor-audit: a scheduled audit of secret age and rotation health. Reads listings only
+//! (never a secret value), returns the findings as JSON, writes one EMF metrics line and
+//! publishes one SNS report; with AUTO_ROTATE it starts rotations of too-old secrets.
+
+mod audit;
+pub mod calls;
+pub mod checks;
+pub mod config;
+pub mod emf;
+pub mod event;
+pub mod findings;
+pub mod listing;
+pub mod outcome;
+pub mod policy;
+pub mod report;
 
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::config::{ConfigError, Settings};
+use rotor_core::error::{AwsError, ErrorType};
 use serde_json::Value;
+use tracing::Instrument;
 
-/// Validated settings.
-#[derive(Debug, Clone, Default)]
-pub struct Config {}
+pub use calls::CallCounter;
+pub use config::Config;
+pub use emf::MetricsOut;
+pub use findings::{Code, Finding, Resource};
+pub use outcome::Outcome;
 
-impl Config {
-    pub fn from_settings(_settings: &Settings<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {})
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::env())
-    }
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("invalid event: {0}")]
+    Event(String),
+    #[error("could not write the metrics line: {0}")]
+    Metrics(std::io::Error),
 }
 
-/// What every invocation needs, built once.
-pub struct Context {
-    pub config: Config,
-    pub secrets: aws_sdk_secretsmanager::Client,
-}
-
-impl Context {
-    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        Self {
-            config,
-            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+impl ErrorType for Error {
+    fn error_type(&self) -> String {
+        match self {
+            Error::Aws(e) => format!("Rotor.Aws.{}", e.code),
+            Error::Event(_) => "Rotor.InvalidEvent".into(),
+            Error::Metrics(_) => "Rotor.Metrics".into(),
         }
     }
 }
 
-pub async fn handler(
-    event: LambdaEvent<Value>,
-    _ctx: &Context,
-) -> Result<Value, rotor_core::Error> {
-    tracing::info!(request_id = %event.context.request_id, "received event");
-    Ok(Value::Null)
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        rotor_core::error::diagnostic(&err)
+    }
+}
+
+/// What every invocation needs, built once. It holds no GetSecretValue capability in
+/// spirit: the audit reads listings only, and its IAM policy grants no more.
+pub struct Context {
+    pub config: Config,
+    region: String,
+    secrets: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+    sns: aws_sdk_sns::Client,
+    calls: CallCounter,
+    metrics_out: MetricsOut,
+}
+
+impl Context {
+    /// Clients from one SDK configuration, each counting its calls; metrics to stdout.
+    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+        let calls = CallCounter::new();
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        Self {
+            config,
+            region: rotor_core::aws::region_of(sdk).to_owned(),
+            secrets,
+            ssm,
+            sns,
+            calls,
+            metrics_out: emf::stdout(),
+        }
+    }
+
+    /// Sends the EMF line somewhere other than stdout (tests read it back).
+    pub fn with_metrics_out(mut self, out: MetricsOut) -> Self {
+        self.metrics_out = out;
+        self
+    }
+
+    /// Every AWS call made through this context so far, by operation.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+}
+
+/// Audits as of the event's `time` (the clock when it has none).
+pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Outcome, Error> {
+    let now = event::as_of(&event.payload)
+        .map_err(Error::Event)?
+        .unwrap_or_else(chrono::Utc::now);
+    let span = tracing::info_span!(
+        "audit",
+        request_id = %event.context.request_id,
+        event_id = event::id(&event.payload).unwrap_or(""),
+        as_of = %now.to_rfc3339(),
+    );
+    let result = audit::run(ctx, now).instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.in_scope(|| tracing::error!(error = %e, error_type = %e.error_type(), "audit failed"));
+    }
+    result
 }

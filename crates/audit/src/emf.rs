@@ -1,0 +1,58 @@
+//! The run's CloudWatch metrics, as one Embedded Metric Format line: secrets and
+//! parameters audited, one count per finding code, with an `Environment` dimension.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use rotor_core::metrics::{Emf, Unit};
+
+use crate::outcome::Outcome;
+
+/// Where the EMF line goes: stdout on Lambda (the log agent turns it into metrics), a
+/// buffer in tests.
+pub type MetricsOut = Arc<Mutex<dyn Write + Send>>;
+
+pub fn stdout() -> MetricsOut {
+    Arc::new(Mutex::new(std::io::stdout()))
+}
+
+/// The record for a run. Every code is present, zero included, so alarms on a code see
+/// data points on clean days too.
+pub fn record(namespace: &str, o: &Outcome) -> Emf {
+    let mut emf = Emf::new(namespace)
+        .dimension("Environment", o.environment.clone())
+        .metric("SecretsAudited", o.secrets_audited as f64, Unit::Count)
+        .metric(
+            "ParametersAudited",
+            o.parameters_audited as f64,
+            Unit::Count,
+        )
+        .metric("Findings", o.findings.len() as f64, Unit::Count);
+    for (code, n) in &o.counts {
+        emf = emf.metric(*code, *n as f64, Unit::Count);
+    }
+    emf.metric("ManagedByService", o.managed.len() as f64, Unit::Count)
+        .metric(
+            "RotationsStarted",
+            o.rotations_with("started") as f64,
+            Unit::Count,
+        )
+        .metric(
+            "RotationStartFailures",
+            o.rotations_with("failed") as f64,
+            Unit::Count,
+        )
+}
+
+/// Writes the record as one line. The timestamp is the clock, not the audit's "as of":
+/// CloudWatch rejects EMF timestamps more than two weeks old or two hours ahead, and a
+/// replayed event may be either.
+pub fn write(out: &MetricsOut, emf: &Emf) -> std::io::Result<()> {
+    let mut line = emf.to_line(chrono::Utc::now().timestamp_millis());
+    line.push('\n');
+    let mut w = out
+        .lock()
+        .map_err(|_| std::io::Error::other("metrics writer lock poisoned"))?;
+    w.write_all(line.as_bytes())?;
+    w.flush()
+}
