@@ -194,3 +194,44 @@ async fn credentials_from_a_secret_connect_with_dbname_defaulting_to_postgres() 
         .get(0);
     assert_eq!(db, "postgres");
 }
+
+#[tokio::test]
+async fn sdk_calls_carrying_secret_values_leave_no_trace_in_the_logs_even_at_trace() {
+    rotor_testkit::logs::capture();
+    let sm = moto().secrets("us-east-2").await;
+    let name = unique("core/trace");
+    let value = format!("trace-canary-{}", rotor_testkit::random_hex(12));
+    sm.create_secret()
+        .name(&name)
+        .secret_string(&value)
+        .send()
+        .await
+        .unwrap();
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string(format!("{value}-2"))
+        .send()
+        .await
+        .unwrap();
+    let read = sm
+        .get_secret_value()
+        .secret_id(&name)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    assert!(read.secret_string().unwrap().ends_with("-2"));
+    tracing::trace!(secret = %name, "marker: the capture is live at TRACE");
+    let logs = rotor_testkit::logs::contents();
+    assert!(
+        logs.contains("marker: the capture is live"),
+        "capture is not recording"
+    );
+    assert!(
+        logs.contains("PutSecretValue")
+            || logs.contains("put_secret_value")
+            || logs.contains("secretsmanager"),
+        "the SDK's own events are captured too"
+    );
+    rotor_testkit::logs::assert_absent(&value, "secret value");
+}

@@ -22,16 +22,20 @@ impl Write for Capture {
     }
 }
 
-/// Installs the capturing subscriber (TRACE, every target, JSON and span fields
-/// included). Safe to call from every test; the first call wins.
+/// Installs the capturing subscriber (TRACE, every target, JSON). Safe to call from every test; the first call wins.
 pub fn capture() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(|| Capture)
-            .with_ansi(false)
-            .try_init();
+        // The functions' own subscriber (with its caps on payload-dumping dependencies),
+        // at TRACE, in JSON as on Lambda, so the tests see what production would write.
+        let subscriber = rotor_core::logging::subscriber(
+            || Capture,
+            tracing_subscriber::filter::LevelFilter::TRACE,
+            None,
+            true,
+        );
+        let _ = tracing_log::LogTracer::init();
+        let _ = tracing::subscriber::set_global_default(subscriber);
     });
 }
 
