@@ -1,43 +1,288 @@
-//! rotor-replicate: filled in by its own issue; for now the handler accepts an event and does nothing.
+//! rotor-replicate: copies SSM parameters to failover regions and turns on Secrets
+//! Manager's native replication for secrets, from CloudTrail events as they happen and
+//! from a daily full sync that repairs whatever an event missed.
+//!
+//! Every path converges: it re-reads the source, compares with each target and writes
+//! only what differs, so retries are harmless and a sync with nothing to do writes
+//! nothing.
+
+pub mod calls;
+pub mod config;
+pub mod event;
+pub mod params;
+pub mod report;
+pub mod scope;
+pub mod secrets;
+pub mod sync;
+
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use aws_smithy_types::retry::RetryConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::config::{ConfigError, Settings};
+use rotor_core::error::{AwsError, ErrorType};
+use rotor_core::metrics::{Emf, Unit};
 use serde_json::Value;
 
-/// Validated settings.
-#[derive(Debug, Clone, Default)]
-pub struct Config {}
+pub use config::Config;
+pub use event::{EventError, Trigger};
+pub use report::Report;
 
-impl Config {
-    pub fn from_settings(_settings: &Settings<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {})
-    }
+use calls::CallCounter;
+use sync::{Deadline, Recorder};
 
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::env())
-    }
+/// The source region's clients.
+pub struct Source {
+    pub region: String,
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+/// One target region's client (secret replicas are created from the source).
+pub struct Target {
+    pub region: String,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// What every invocation needs, built once.
 pub struct Context {
     pub config: Config,
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub source: Source,
+    pub targets: Vec<Target>,
+    pub sns: Option<aws_sdk_sns::Client>,
+    /// Counts every AWS call the clients make.
+    pub calls: CallCounter,
 }
 
 impl Context {
+    /// Clients for the source and every target, with adaptive retry (client-side rate
+    /// limiting once throttled) and SSM's `TooManyUpdates` treated as throttling.
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+        let calls = CallCounter::default();
+        let retry = RetryConfig::adaptive()
+            .with_max_attempts(config.max_attempts)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let ssm = |region: &str| {
+            let conf = aws_sdk_ssm::config::Builder::from(&rotor_core::aws::in_region(sdk, region))
+                .retry_config(retry.clone())
+                .interceptor(calls.clone())
+                .retry_classifier(calls::TooManyUpdates)
+                .build();
+            aws_sdk_ssm::Client::from_conf(conf)
+        };
+        let source_sdk = rotor_core::aws::in_region(sdk, &config.source_region);
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&source_sdk)
+                .retry_config(retry.clone())
+                .interceptor(calls.clone())
+                .build(),
+        );
+        // The topic may live in another region (a central notification account or region).
+        let sns = config.sns_topic_arn.as_deref().map(|arn| {
+            let region = arn.split(':').nth(3).filter(|r| !r.is_empty());
+            let base = match region {
+                Some(r) => rotor_core::aws::in_region(sdk, r),
+                None => source_sdk.clone(),
+            };
+            aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(&base)
+                    .retry_config(retry.clone())
+                    .interceptor(calls.clone())
+                    .build(),
+            )
+        });
         Self {
+            source: Source {
+                region: config.source_region.clone(),
+                ssm: ssm(&config.source_region),
+                secrets,
+            },
+            targets: config
+                .target_regions
+                .iter()
+                .map(|r| Target {
+                    region: r.clone(),
+                    ssm: ssm(r),
+                })
+                .collect(),
+            sns,
+            calls,
             config,
-            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }
 
-pub async fn handler(
-    event: LambdaEvent<Value>,
-    _ctx: &Context,
-) -> Result<Value, rotor_core::Error> {
-    tracing::info!(request_id = %event.context.request_id, "received event");
-    Ok(Value::Null)
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicateError {
+    #[error("invalid event: {0}")]
+    Event(#[from] EventError),
+    /// The source region could not be listed, so nothing could be compared.
+    #[error("cannot read the source region: {0}")]
+    Source(AwsError),
+    /// The run finished, but some items failed; the report lists them.
+    #[error("{} item(s) failed to replicate; first: {}", .0.failures.len(), first_failure(.0))]
+    ItemsFailed(Box<Report>),
+}
+
+fn first_failure(report: &Report) -> String {
+    report
+        .failures
+        .first()
+        .map(|f| {
+            format!(
+                "{} {} -> {}: {}",
+                f.kind.as_str(),
+                f.name,
+                f.region,
+                f.cause
+            )
+        })
+        .unwrap_or_default()
+}
+
+impl ErrorType for ReplicateError {
+    fn error_type(&self) -> String {
+        match self {
+            Self::Event(_) => "Rotor.InvalidEvent".into(),
+            Self::Source(e) => format!("Rotor.Aws.{}", e.code),
+            Self::ItemsFailed(_) => "Rotor.Replicate.ItemsFailed".into(),
+        }
+    }
+}
+
+impl From<ReplicateError> for lambda_runtime::Diagnostic {
+    fn from(err: ReplicateError) -> Self {
+        rotor_core::error::diagnostic(&err)
+    }
+}
+
+/// Handles one invocation: a scheduled full sync or a CloudTrail API-call event.
+pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
+    let span = tracing::info_span!("replicate", request_id = %event.context.request_id);
+    let _enter = span.enter();
+    let started = Instant::now();
+    let before = ctx.calls.snapshot();
+    let deadline = Deadline::from_lambda(
+        event.context.deadline,
+        Duration::from_secs(ctx.config.deadline_margin_secs),
+    );
+    let trigger = match event::classify(&event.payload, &ctx.config) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid event");
+            return Err(e.into());
+        }
+    };
+    let report = Report {
+        source_region: ctx.config.source_region.clone(),
+        dry_run: ctx.config.dry_run,
+        complete: true,
+        ..Report::default()
+    };
+    let rec = Recorder::new(report);
+    let (mode, api_call) = match &trigger {
+        Trigger::FullSync => {
+            tracing::info!(mode = "full-sync", targets = ?ctx.config.target_regions, dry_run = ctx.config.dry_run, "full sync started");
+            sync::all_secrets(ctx, &rec).await?;
+            sync::all_parameters(ctx, &rec, &deadline).await?;
+            ("full-sync", None)
+        }
+        Trigger::Parameters { api_call, names } => {
+            tracing::info!(mode = "event", api_call = %api_call, parameters = ?names, "parameter event");
+            for name in names {
+                sync::parameter(ctx, &rec, name).await;
+            }
+            ("event", Some(api_call.clone()))
+        }
+        Trigger::Secret { api_call, id } => {
+            tracing::info!(mode = "event", api_call = %api_call, secret = %id, "secret event");
+            sync::secret(ctx, &rec, id).await;
+            ("event", Some(api_call.clone()))
+        }
+        Trigger::Ignore { api_call, reason } => {
+            tracing::info!(mode = "ignored", api_call = api_call.as_deref().unwrap_or(""), reason = %reason, "event ignored");
+            ("ignored", api_call.clone())
+        }
+    };
+    let mut report = rec.into_report();
+    report.mode = mode.to_owned();
+    report.api_call = api_call;
+    if let Trigger::Ignore { reason, .. } = trigger {
+        report.ignored = Some(reason);
+    }
+    finish(ctx, &mut report, &before, started).await;
+    if report.failed() {
+        Err(ReplicateError::ItemsFailed(Box::new(report)))
+    } else {
+        Ok(report)
+    }
+}
+
+async fn finish(
+    ctx: &Context,
+    report: &mut Report,
+    before: &std::collections::BTreeMap<String, u64>,
+    started: Instant,
+) {
+    if report.failed() {
+        match (&ctx.sns, &ctx.config.sns_topic_arn, ctx.config.dry_run) {
+            (Some(sns), Some(topic), false) => {
+                let subject = format!(
+                    "rotor-replicate: {} replication failure(s) from {}",
+                    report.failures.len(),
+                    report.source_region
+                );
+                if let Err(e) =
+                    rotor_core::notify::publish(sns, topic, &subject, &report.failure_message())
+                        .await
+                {
+                    tracing::error!(error = %e, "could not publish the failure report");
+                }
+            }
+            (_, _, true) => tracing::info!("dry run: failure report not published"),
+            _ => tracing::warn!("SNS_TOPIC_ARN is not set: failure report not published"),
+        }
+    }
+    report.api_calls = ctx.calls.since(before);
+    report.write_calls = calls::writes(&report.api_calls);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    let (p, s) = (report.parameters.total, report.secrets.total);
+    tracing::info!(
+        mode = %report.mode,
+        dry_run = report.dry_run,
+        complete = report.complete,
+        remaining = report.remaining,
+        parameters_copied = p.copied,
+        parameters_updated = p.updated,
+        parameters_deleted = p.deleted,
+        parameters_unchanged = p.unchanged,
+        parameters_failed = p.failed,
+        secrets_copied = s.copied,
+        secrets_deleted = s.deleted,
+        secrets_unchanged = s.unchanged,
+        secrets_failed = s.failed,
+        write_calls = report.write_calls,
+        duration_ms = report.duration_ms,
+        "replication finished"
+    );
+    if report.mode != "ignored" {
+        Emf::new("rotor")
+            .dimension("Function", "rotor-replicate")
+            .metric("ParametersCopied", p.copied as f64, Unit::Count)
+            .metric("ParametersUpdated", p.updated as f64, Unit::Count)
+            .metric("ParametersDeleted", p.deleted as f64, Unit::Count)
+            .metric("ParametersUnchanged", p.unchanged as f64, Unit::Count)
+            .metric("SecretsReplicated", s.copied as f64, Unit::Count)
+            .metric(
+                "ReplicationFailures",
+                report.failures.len() as f64,
+                Unit::Count,
+            )
+            .metric("WriteCalls", report.write_calls as f64, Unit::Count)
+            .metric("Remaining", report.remaining as f64, Unit::Count)
+            .metric("Duration", report.duration_ms as f64, Unit::Milliseconds)
+            .emit();
+    }
 }

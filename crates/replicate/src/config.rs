@@ -1,0 +1,246 @@
+//! Settings of rotor-replicate, validated once at start.
+
+use std::collections::BTreeMap;
+
+use rotor_core::config::{ConfigError, Settings};
+
+use crate::scope::Scope;
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The region replicated from: `SOURCE_REGION`, else the function's own `AWS_REGION`.
+    pub source_region: String,
+    /// Failover regions, in the order given, without duplicates.
+    pub target_regions: Vec<String>,
+    pub parameters: Scope,
+    pub secrets: Scope,
+    /// KMS key (id, ARN or alias) per target region for SecureString replicas and secret
+    /// replicas. A region without one uses the AWS-managed key of the service there.
+    pub kms_keys: BTreeMap<String, String>,
+    pub sns_topic_arn: Option<String>,
+    pub dry_run: bool,
+    /// Items worked on at the same time.
+    pub concurrency: usize,
+    /// SDK attempts per call (adaptive retry mode).
+    pub max_attempts: u32,
+    /// A full sync stops starting new work this long before the invocation's deadline.
+    pub deadline_margin_secs: u64,
+    /// The function's own IAM role: CloudTrail events it caused are ignored.
+    pub own_role_arn: Option<String>,
+}
+
+impl Config {
+    pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        let source_region = match s.string("SOURCE_REGION") {
+            Some(r) => r,
+            None => s.required("AWS_REGION").map_err(|_| {
+                ConfigError::new(
+                    "SOURCE_REGION",
+                    "is required when AWS_REGION is not set (the region to replicate from)",
+                )
+            })?,
+        };
+        check_region("SOURCE_REGION", &source_region)?;
+        let mut target_regions: Vec<String> = Vec::new();
+        for region in s.list("TARGET_REGIONS") {
+            check_region("TARGET_REGIONS", &region)?;
+            if region == source_region {
+                return Err(ConfigError::new(
+                    "TARGET_REGIONS",
+                    format!("must not include the source region {source_region}"),
+                ));
+            }
+            if !target_regions.contains(&region) {
+                target_regions.push(region);
+            }
+        }
+        if target_regions.is_empty() {
+            return Err(ConfigError::new(
+                "TARGET_REGIONS",
+                "is required: one or more comma-separated region names, e.g. us-west-2,eu-west-1",
+            ));
+        }
+        let mut kms_keys = BTreeMap::new();
+        for entry in s.list("TARGET_KMS_KEYS") {
+            let Some((region, key)) = entry.split_once('=') else {
+                return Err(ConfigError::new(
+                    "TARGET_KMS_KEYS",
+                    "expected region=key pairs, e.g. us-west-2=alias/dr,eu-west-1=arn:aws:kms:...",
+                ));
+            };
+            let (region, key) = (region.trim(), key.trim());
+            if !target_regions.iter().any(|r| r == region) {
+                return Err(ConfigError::new(
+                    "TARGET_KMS_KEYS",
+                    format!("names {region}, which is not in TARGET_REGIONS"),
+                ));
+            }
+            if key.is_empty() {
+                return Err(ConfigError::new(
+                    "TARGET_KMS_KEYS",
+                    format!("has an empty key for {region}"),
+                ));
+            }
+            kms_keys.insert(region.to_owned(), key.to_owned());
+        }
+        let concurrency = s.parse("MAX_CONCURRENCY", 8usize, "a whole number from 1 to 64")?;
+        if !(1..=64).contains(&concurrency) {
+            return Err(ConfigError::new(
+                "MAX_CONCURRENCY",
+                "expected a whole number from 1 to 64",
+            ));
+        }
+        let max_attempts = s.parse("AWS_MAX_ATTEMPTS", 10u32, "a whole number from 1 to 20")?;
+        if !(1..=20).contains(&max_attempts) {
+            return Err(ConfigError::new(
+                "AWS_MAX_ATTEMPTS",
+                "expected a whole number from 1 to 20",
+            ));
+        }
+        let sns_topic_arn = s.string("SNS_TOPIC_ARN");
+        if let Some(arn) = &sns_topic_arn
+            && !arn.starts_with("arn:")
+        {
+            return Err(ConfigError::new(
+                "SNS_TOPIC_ARN",
+                "expected a topic ARN (arn:aws:sns:region:account:name)",
+            ));
+        }
+        Ok(Self {
+            parameters: Scope::new(
+                s.list("PARAMETER_INCLUDE_PREFIXES"),
+                s.list("PARAMETER_EXCLUDE_PREFIXES"),
+            ),
+            secrets: Scope::new(
+                s.list("SECRET_INCLUDE_PREFIXES"),
+                s.list("SECRET_EXCLUDE_PREFIXES"),
+            ),
+            source_region,
+            target_regions,
+            kms_keys,
+            sns_topic_arn,
+            dry_run: s.bool("DRY_RUN", false)?,
+            concurrency,
+            max_attempts,
+            deadline_margin_secs: s.parse(
+                "DEADLINE_MARGIN_SECONDS",
+                60u64,
+                "a whole number of seconds",
+            )?,
+            own_role_arn: s.string("OWN_ROLE_ARN"),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::env())
+    }
+
+    pub fn kms_key(&self, region: &str) -> Option<&str> {
+        self.kms_keys.get(region).map(String::as_str)
+    }
+}
+
+/// Region names as AWS spells them (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
+fn check_region(var: &str, region: &str) -> Result<(), ConfigError> {
+    let ok = region.len() <= 32
+        && region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && region.ends_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            var,
+            format!("`{region}` is not a region name (expected e.g. us-west-2)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_settings(&Settings::from_pairs(pairs))
+    }
+
+    #[test]
+    fn the_source_defaults_to_the_functions_own_region() {
+        let c = config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2, eu-west-1, us-west-2"),
+        ])
+        .unwrap();
+        assert_eq!(c.source_region, "us-east-1");
+        assert_eq!(c.target_regions, ["us-west-2", "eu-west-1"]);
+        assert!(!c.dry_run);
+        assert_eq!(c.concurrency, 8);
+    }
+
+    #[test]
+    fn targets_are_required_and_may_not_include_the_source() {
+        let err = config(&[("AWS_REGION", "us-east-1")]).unwrap_err();
+        assert_eq!(err.var, "TARGET_REGIONS");
+        let err = config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2,us-east-1"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("source region"), "{err}");
+        let err = config(&[("AWS_REGION", "us-east-1"), ("TARGET_REGIONS", "Oregon")]).unwrap_err();
+        assert!(err.to_string().contains("not a region name"), "{err}");
+    }
+
+    #[test]
+    fn kms_keys_are_region_key_pairs_for_target_regions() {
+        let c = config(&[
+            ("SOURCE_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2,eu-west-1"),
+            (
+                "TARGET_KMS_KEYS",
+                "us-west-2=alias/dr, eu-west-1=arn:aws:kms:eu-west-1:1:key/k",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.kms_key("us-west-2"), Some("alias/dr"));
+        assert_eq!(
+            c.kms_key("eu-west-1"),
+            Some("arn:aws:kms:eu-west-1:1:key/k")
+        );
+        let err = config(&[
+            ("SOURCE_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2"),
+            ("TARGET_KMS_KEYS", "ap-south-1=alias/dr"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "TARGET_KMS_KEYS");
+        let err = config(&[
+            ("SOURCE_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2"),
+            ("TARGET_KMS_KEYS", "alias/dr"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("region=key"), "{err}");
+    }
+
+    #[test]
+    fn bad_numbers_and_flags_name_their_variable() {
+        let base = [
+            ("SOURCE_REGION", "us-east-1"),
+            ("TARGET_REGIONS", "us-west-2"),
+        ];
+        for (var, value) in [
+            ("DRY_RUN", "perhaps"),
+            ("MAX_CONCURRENCY", "0"),
+            ("AWS_MAX_ATTEMPTS", "many"),
+            ("SNS_TOPIC_ARN", "my-topic"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((var, value));
+            assert_eq!(config(&pairs).unwrap_err().var, var);
+        }
+    }
+}
