@@ -1,0 +1,110 @@
+//! What can go wrong in a sync, each with a stable Lambda `errorType`. No variant ever
+//! holds a secret value, the URL or a part of either.
+
+use rotor_core::AwsError;
+use rotor_core::error::ErrorType;
+
+/// A sync that did not happen. Every pair-level error leaves the target unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("source secret {secret} was not found (RDS_SECRET_ARN)")]
+    SourceNotFound { secret: String },
+    #[error("cannot read the source secret {secret}: {source}")]
+    SourceRead {
+        secret: String,
+        source: Box<AwsError>,
+    },
+    #[error("source secret {secret} {problem}")]
+    SourceFormat { secret: String, problem: String },
+    #[error("cannot read the target secret {secret}: {source}")]
+    TargetRead {
+        secret: String,
+        source: Box<AwsError>,
+    },
+    #[error("target secret {secret} {problem}; it was left unchanged")]
+    TargetFormat { secret: String, problem: String },
+    #[error("cannot write the target secret {secret}: {source}; it was left unchanged")]
+    TargetWrite {
+        secret: String,
+        source: Box<AwsError>,
+    },
+    #[error("no {value} for the URL in {target}: {tried}")]
+    Missing {
+        value: &'static str,
+        target: String,
+        tried: String,
+    },
+    #[error("cannot build the URL for {target}: {problem}")]
+    Invalid { target: String, problem: String },
+    #[error("RDS lookup of {kind} {id} ({var}) failed: {source}")]
+    Rds {
+        kind: &'static str,
+        id: String,
+        var: &'static str,
+        source: Box<AwsError>,
+    },
+    #[error("RDS {kind} {id} ({var}) {problem}")]
+    RdsEndpoint {
+        kind: &'static str,
+        id: String,
+        var: &'static str,
+        problem: String,
+    },
+    #[error("invalid event: {0}")]
+    Event(String),
+    #[error("{} of {total} pairs failed: {}", failures.len(), summary(failures))]
+    Several {
+        total: usize,
+        failures: Vec<(String, SyncError)>,
+    },
+}
+
+fn summary(failures: &[(String, SyncError)]) -> String {
+    failures
+        .iter()
+        .map(|(target, e)| format!("[{target}] {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl SyncError {
+    /// Whether trying again later may succeed (throttling, timeouts, 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::SourceRead { source, .. }
+            | Self::TargetRead { source, .. }
+            | Self::TargetWrite { source, .. }
+            | Self::Rds { source, .. } => source.is_retryable(),
+            Self::Several { failures, .. } => failures.iter().all(|(_, e)| e.is_retryable()),
+            _ => false,
+        }
+    }
+}
+
+impl ErrorType for SyncError {
+    fn error_type(&self) -> String {
+        match self {
+            Self::SourceNotFound { .. } => "Rotor.SyncUrl.SourceNotFound".into(),
+            Self::SourceRead { source, .. } | Self::TargetRead { source, .. } => {
+                format!("Rotor.Aws.{}", source.code)
+            }
+            Self::SourceFormat { .. } => "Rotor.SyncUrl.SourceFormat".into(),
+            Self::TargetFormat { .. } => "Rotor.SyncUrl.TargetFormat".into(),
+            Self::TargetWrite { .. } => "Rotor.SyncUrl.TargetNotWritable".into(),
+            Self::Missing { .. } => "Rotor.SyncUrl.MissingValue".into(),
+            Self::Invalid { .. } => "Rotor.SyncUrl.InvalidValue".into(),
+            Self::Rds { .. } | Self::RdsEndpoint { .. } => "Rotor.SyncUrl.RdsLookup".into(),
+            Self::Event(_) => "Rotor.InvalidEvent".into(),
+            Self::Several { failures, .. } => match failures.as_slice() {
+                [(_, only)] => only.error_type(),
+                _ => "Rotor.SyncUrl.SeveralFailed".into(),
+            },
+        }
+    }
+}
+
+impl From<SyncError> for lambda_runtime::Diagnostic {
+    fn from(err: SyncError) -> Self {
+        rotor_core::error::diagnostic(&err)
+    }
+}

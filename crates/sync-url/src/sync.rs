@@ -1,0 +1,282 @@
+//! One pair's sync: read the source, look up what is missing, rebuild the URL, and write
+//! a new target version only when the URL differs, under a token derived from the
+//! versions it was built from.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::config::{Pair, TargetFormat};
+use crate::dsn::{self, ParsedUrl, UrlParts};
+use crate::error::SyncError;
+use crate::source::Source;
+use crate::target::Target;
+use crate::{Context, rds, source, target};
+
+/// PostgreSQL's port, used when no source names another.
+pub const DEFAULT_PORT: u16 = 5432;
+
+/// Namespace of the version tokens (a fixed, random UUID: tokens are this function's own).
+const TOKEN_NAMESPACE: Uuid = Uuid::from_u128(0x6f0e_2c4b_9a71_4d38_b5e2_7c1f_0a93_d846);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// A new target version was written.
+    Updated,
+    /// The target already held exactly this URL; nothing was written.
+    Unchanged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What a pair's sync did. Ids, versions and part names only; never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairOutcome {
+    pub source_secret: String,
+    pub target_secret: String,
+    pub action: Action,
+    pub source_version_id: String,
+    /// The target's AWSCURRENT version after the sync.
+    pub target_version_id: Option<String>,
+    /// The version that was current before, when a new one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_target_version_id: Option<String>,
+    /// Which parts of the URL differ from what the target held (`password`, `host`, ...).
+    pub changed: Vec<&'static str>,
+}
+
+/// Where each part of the URL came from, for the log line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origins {
+    pub user: &'static str,
+    pub host: &'static str,
+    pub port: &'static str,
+    pub dbname: &'static str,
+}
+
+/// Syncs one pair. On any error the target is left as it was.
+pub async fn sync_pair(ctx: &Context, pair: &Pair) -> Result<(PairOutcome, Origins), SyncError> {
+    let source = source::read(&ctx.secrets, &pair.source).await?;
+    let endpoint = match &pair.rds {
+        Some(lookup) if source.values.host.is_none() || source.values.port.is_none() => {
+            Some(rds::endpoint(&ctx.rds, lookup).await?)
+        }
+        _ => None,
+    };
+    let target = target::read(&ctx.secrets, &pair.target, &pair.format).await?;
+    let (parts, origins) = resolve(pair, &source, endpoint, &target.parsed)?;
+    let url = dsn::build(&parts).map_err(|e| SyncError::Invalid {
+        target: pair.target.clone(),
+        problem: e.to_string(),
+    })?;
+    let changed = changed_parts(&parts, &target.parsed, target.url.as_ref(), &url);
+    if changed.is_empty() {
+        return Ok((
+            PairOutcome {
+                source_secret: pair.source.clone(),
+                target_secret: pair.target.clone(),
+                action: Action::Unchanged,
+                source_version_id: source.version_id,
+                target_version_id: target.version_id,
+                previous_target_version_id: None,
+                changed,
+            },
+            origins,
+        ));
+    }
+    let token = token(pair, &source, &target, &parts);
+    let text = target.render(&pair.format, &url);
+    let version = target::write(&ctx.secrets, &pair.target, &text, &token).await?;
+    Ok((
+        PairOutcome {
+            source_secret: pair.source.clone(),
+            target_secret: pair.target.clone(),
+            action: Action::Updated,
+            source_version_id: source.version_id,
+            target_version_id: Some(version),
+            previous_target_version_id: target.version_id,
+            changed,
+        },
+        origins,
+    ))
+}
+
+/// Picks every part in the documented order: the source secret, the RDS lookup (host and
+/// port), the pair's settings, the target's current URL; the port defaults to 5432.
+pub fn resolve(
+    pair: &Pair,
+    source: &Source,
+    endpoint: Option<(String, u16)>,
+    current: &ParsedUrl,
+) -> Result<(UrlParts, Origins), SyncError> {
+    let v = &source.values;
+    let missing = |value: &'static str, tried: String| SyncError::Missing {
+        value,
+        target: pair.target.clone(),
+        tried,
+    };
+    let (rds_host, rds_port) = match endpoint {
+        Some((h, p)) => (Some(h), Some(p)),
+        None => (None, None),
+    };
+    let rds_var = pair
+        .rds
+        .as_ref()
+        .map(|l| format!("the RDS lookup ({})", l.var()))
+        .unwrap_or_else(|| "no RDS lookup is configured".into());
+
+    let (user, user_from) = first([
+        (v.username.clone(), "source"),
+        (pair.db_username.clone(), "setting"),
+        (current.user.clone(), "target"),
+    ])
+    .ok_or_else(|| {
+        missing(
+            "user name",
+            "the source secret has no `username`, DB_USERNAME is not set, and the target's \
+             current URL has none"
+                .into(),
+        )
+    })?;
+    let (host, host_from) = first([
+        (v.host.clone(), "source"),
+        (rds_host, "rds"),
+        (pair.db_host.clone(), "setting"),
+        (current.host.clone(), "target"),
+    ])
+    .ok_or_else(|| {
+        missing(
+            "host",
+            format!(
+                "the source secret has no `host`, {rds_var} gave none, DB_HOST is not set, \
+                 and the target's current URL has none"
+            ),
+        )
+    })?;
+    let (port, port_from) = first([
+        (v.port, "source"),
+        (rds_port, "rds"),
+        (pair.db_port, "setting"),
+        (current.port, "target"),
+    ])
+    .unwrap_or((DEFAULT_PORT, "default"));
+    let (dbname, dbname_from) = first([
+        (v.dbname.clone(), "source"),
+        (pair.db_name.clone(), "setting"),
+        (current.dbname.clone(), "target"),
+    ])
+    .ok_or_else(|| {
+        missing(
+            "database name",
+            "the source secret has no `dbname`, DB_NAME is not set, and the target's \
+             current URL has none"
+                .into(),
+        )
+    })?;
+    let password = v.password.clone().ok_or_else(|| SyncError::SourceFormat {
+        secret: pair.source.clone(),
+        problem: "has no `password` key".into(),
+    })?;
+    Ok((
+        UrlParts {
+            user,
+            password,
+            host,
+            port,
+            dbname,
+            sslmode: pair.sslmode.clone(),
+            extra_query: current.extra_query.clone(),
+        },
+        Origins {
+            user: user_from,
+            host: host_from,
+            port: port_from,
+            dbname: dbname_from,
+        },
+    ))
+}
+
+fn first<T, const N: usize>(
+    candidates: [(Option<T>, &'static str); N],
+) -> Option<(T, &'static str)> {
+    candidates
+        .into_iter()
+        .find_map(|(value, from)| value.map(|v| (v, from)))
+}
+
+/// The names of the parts that differ; empty when the URL is exactly what the target holds.
+fn changed_parts(
+    parts: &UrlParts,
+    current: &ParsedUrl,
+    current_url: Option<&SecretString>,
+    url: &SecretString,
+) -> Vec<&'static str> {
+    let Some(current_url) = current_url else {
+        return vec!["url"];
+    };
+    if current_url.expose_secret() == url.expose_secret() {
+        return Vec::new();
+    }
+    let mut changed = Vec::new();
+    if current.user.as_deref() != Some(parts.user.as_str()) {
+        changed.push("user");
+    }
+    if current.password.as_ref().map(|p| p.expose_secret()) != Some(parts.password.expose_secret())
+    {
+        changed.push("password");
+    }
+    if current.host.as_deref() != Some(parts.host.as_str()) {
+        changed.push("host");
+    }
+    if current.port != Some(parts.port) {
+        changed.push("port");
+    }
+    if current.dbname.as_deref() != Some(parts.dbname.as_str()) {
+        changed.push("dbname");
+    }
+    if current.sslmode.as_deref() != Some(parts.sslmode.as_str()) {
+        changed.push("sslmode");
+    }
+    if changed.is_empty() {
+        // Same values, different spelling (scheme, encoding, order of parameters).
+        changed.push("format");
+    }
+    changed
+}
+
+/// The ClientRequestToken of the write: a UUID v5 of everything the new value is built
+/// from, as ids and versions. The source version stands for the password and the target
+/// version for every other key of a JSON target, so neither goes into the hash, and two
+/// runs that read the same versions write one version, not two.
+fn token(pair: &Pair, source: &Source, target: &Target, parts: &UrlParts) -> String {
+    let format = match &pair.format {
+        TargetFormat::Url => "url".to_owned(),
+        TargetFormat::Json { key } => format!("json:{key}"),
+    };
+    let port = parts.port.to_string();
+    let extra = parts.extra_query.join("&");
+    let name = [
+        "rotor-sync-url/1",
+        source.arn.as_str(),
+        source.version_id.as_str(),
+        pair.target.as_str(),
+        target.version_id.as_deref().unwrap_or("-"),
+        format.as_str(),
+        parts.user.as_str(),
+        parts.host.as_str(),
+        port.as_str(),
+        parts.dbname.as_str(),
+        parts.sslmode.as_str(),
+        extra.as_str(),
+    ]
+    .join("\n");
+    Uuid::new_v5(&TOKEN_NAMESPACE, name.as_bytes()).to_string()
+}
