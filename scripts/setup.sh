@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything rotor's tests and demo need on a Debian machine with Rust:
 # Debian packages that are missing (PostgreSQL, openssl, python3-venv, build tools) and a
-# project-local Python virtualenv (.venv) with moto, cfn-lint, aws-sam-cli, cargo-lambda.
+# project-local Python virtualenv (.venv) with moto, cfn-lint, aws-sam-cli, cargo-lambda, and
+# checkov in a virtualenv of its own (.venv/checkov).
 # Safe to run again: it only installs what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,4 +70,23 @@ fi
 for tool in moto_server cfn-lint sam cargo-lambda; do
     [ -x "$VENV/bin/$tool" ] || die "$tool is missing from $VENV/bin after install"
 done
+
+# checkov pins versions of shared libraries that aws-sam-cli pins differently, so it lives in
+# a virtualenv of its own.
+CHECKOV_VENV=$VENV/checkov
+if [ ! -x "$CHECKOV_VENV/bin/python" ]; then
+    say "creating Python virtualenv in $CHECKOV_VENV"
+    python3 -m venv "$CHECKOV_VENV" || die "python3 -m venv $CHECKOV_VENV failed"
+fi
+want=$(sha256sum scripts/requirements-checkov.txt | cut -d' ' -f1)
+have=$(cat "$CHECKOV_VENV/.requirements.sha256" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+    say "installing checkov into $CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null \
+        || die "could not upgrade pip in $CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-checkov.txt \
+        || die "pip could not install scripts/requirements-checkov.txt (is PyPI reachable?)"
+    echo "$want" > "$CHECKOV_VENV/.requirements.sha256"
+fi
+[ -x "$CHECKOV_VENV/bin/checkov" ] || die "checkov is missing from $CHECKOV_VENV/bin after install"
 say "ready: $(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1), $("$VENV/bin/python" -m pip show moto 2>/dev/null | grep ^Version | sed 's/Version: /moto /')"
