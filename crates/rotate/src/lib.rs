@@ -1,43 +1,121 @@
-//! rotor-rotate: filled in by its own issue; for now the handler accepts an event and does nothing.
+//! rotor-rotate: Secrets Manager's four-step rotation (createSecret, setSecret, testSecret,
+//! finishSecret) for PostgreSQL credentials, single user or alternating users, and for
+//! generic app secrets. Compatible with the secrets and settings of AWS's Python samples
+//! `SecretsManagerRDSPostgreSQLRotationSingleUser` / `…MultiUser`.
+
+pub mod app;
+pub mod config;
+pub mod database;
+pub mod deadline;
+pub mod error;
+pub mod event;
+pub mod master;
+pub mod secret;
+pub mod steps;
+
+use std::time::Instant;
 
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::config::{ConfigError, Settings};
-use serde_json::Value;
+use rotor_core::error::ErrorType;
+use rotor_core::metrics::{Emf, Unit};
+use serde_json::{Value, json};
+use tracing::Instrument;
 
-/// Validated settings.
-#[derive(Debug, Clone, Default)]
-pub struct Config {}
-
-impl Config {
-    pub fn from_settings(_settings: &Settings<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {})
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::env())
-    }
-}
+pub use config::Config;
+pub use error::RotateError;
+pub use event::{RotationEvent, Step};
+pub use steps::Outcome;
 
 /// What every invocation needs, built once.
 pub struct Context {
     pub config: Config,
+    /// The SDK configuration, for clients in another region (an RDS master elsewhere).
+    pub sdk: SdkConfig,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub rds: aws_sdk_rds::Client,
 }
 
 impl Context {
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
         Self {
             config,
+            sdk: sdk.clone(),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            rds: aws_sdk_rds::Client::new(sdk),
         }
     }
 }
 
-pub async fn handler(
-    event: LambdaEvent<Value>,
-    _ctx: &Context,
-) -> Result<Value, rotor_core::Error> {
-    tracing::info!(request_id = %event.context.request_id, "received event");
-    Ok(Value::Null)
+/// Handles one rotation step. Returns `{"step", "secretId", "outcome"}` (Secrets Manager
+/// ignores it; it makes local runs readable).
+pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, RotateError> {
+    let (payload, lambda_ctx) = event.into_parts();
+    let event = match RotationEvent::from_value(&payload) {
+        Ok(event) => event,
+        Err(problem) => {
+            let err = RotateError::Event(problem);
+            tracing::error!(request_id = %lambda_ctx.request_id, error = %err, error_type = %err.error_type(), "invalid rotation event");
+            return Err(err);
+        }
+    };
+    let span = tracing::info_span!(
+        "rotation",
+        request_id = %lambda_ctx.request_id,
+        secret_id = %event.secret_id,
+        step = event.step.as_str(),
+        version = %event.token,
+    );
+    let deadline = deadline::Deadline::from_context(&lambda_ctx, ctx.config.deadline_margin);
+    let started = Instant::now();
+    let result = async {
+        let work = steps::run(ctx, &event, &deadline);
+        let result = match deadline.instant() {
+            Some(at) => tokio::time::timeout_at(at, work).await.unwrap_or_else(|_| {
+                Err(RotateError::Deadline {
+                    secret: event.secret_id.clone(),
+                    step: event.step,
+                    budget_ms: deadline.budget().as_millis(),
+                    margin_ms: deadline.margin().as_millis(),
+                })
+            }),
+            None => work.await,
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(outcome) => {
+                tracing::info!(outcome = outcome.as_str(), elapsed_ms, "step succeeded")
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                error_type = %e.error_type(),
+                elapsed_ms,
+                "step failed"
+            ),
+        }
+        result
+    }
+    .instrument(span)
+    .await;
+    emit_metrics(event.step, result.is_ok(), started);
+    let outcome = result?;
+    Ok(json!({
+        "step": event.step.as_str(),
+        "secretId": event.secret_id,
+        "outcome": outcome.as_str(),
+    }))
+}
+
+fn emit_metrics(step: Step, ok: bool, started: Instant) {
+    Emf::new("rotor")
+        .dimension("Function", "rotor-rotate")
+        .dimension("Step", step.as_str())
+        .metric("StepSucceeded", if ok { 1.0 } else { 0.0 }, Unit::Count)
+        .metric("StepFailed", if ok { 0.0 } else { 1.0 }, Unit::Count)
+        .metric(
+            "StepDuration",
+            started.elapsed().as_secs_f64() * 1000.0,
+            Unit::Milliseconds,
+        )
+        .emit();
 }

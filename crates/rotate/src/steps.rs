@@ -1,0 +1,759 @@
+//! The four steps for each kind of secret. Every step first checks the protocol (rotation
+//! enabled, the token is this secret's AWSPENDING version) and is safe to run again at any
+//! point: Secrets Manager retries the whole rotation after any failure.
+
+use std::fmt;
+use std::time::Duration;
+
+use rotor_core::{CredentialsError, DbCredentials, SecretString};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use crate::Context;
+use crate::app;
+use crate::config::Strategy;
+use crate::database::{self, Credential, Login, login_error, tls_for, try_login};
+use crate::deadline::Deadline;
+use crate::error::RotateError;
+use crate::event::{RotationEvent, Step};
+use crate::master;
+use crate::secret::{self, CURRENT, PENDING, PREVIOUS, SecretInfo};
+
+/// Tag that chooses the strategy of one secret (same values as `ROTATION_STRATEGY`).
+pub const STRATEGY_TAG: &str = "rotor:strategy";
+/// Tag naming the keys of an app secret to regenerate (comma-separated).
+pub const APP_KEYS_TAG: &str = "rotor:app-secret-keys";
+
+const CLONE_SUFFIX: &str = "_clone";
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// createSecret stored a new AWSPENDING value.
+    Created,
+    /// createSecret found the AWSPENDING value already stored.
+    AlreadyCreated,
+    /// setSecret changed the password in the database.
+    PasswordSet,
+    /// setSecret found the pending credentials already working.
+    AlreadySet,
+    /// testSecret logged in with the pending credentials.
+    Tested,
+    /// setSecret/testSecret of an app secret: the pending value is well-formed.
+    Validated,
+    /// finishSecret moved AWSCURRENT to the new version.
+    Finished,
+    /// The token's version is already AWSCURRENT: nothing to do.
+    AlreadyCurrent,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::AlreadyCreated => "already-created",
+            Outcome::PasswordSet => "password-set",
+            Outcome::AlreadySet => "already-set",
+            Outcome::Tested => "tested",
+            Outcome::Validated => "validated",
+            Outcome::Finished => "finished",
+            Outcome::AlreadyCurrent => "already-current",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of rotation a secret gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    SingleUser,
+    AlternatingUsers,
+    AppSecret(Vec<String>),
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::SingleUser => "single-user",
+            Kind::AlternatingUsers => "alternating-users",
+            Kind::AppSecret(_) => "app-secret",
+        }
+    }
+}
+
+/// Runs one step: protocol checks, then the work for the secret's kind.
+pub async fn run(
+    ctx: &Context,
+    event: &RotationEvent,
+    deadline: &Deadline,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    let info = secret::describe(&ctx.secrets, id).await?;
+    if let Some(outcome) = check_protocol(&info, id, &event.token)? {
+        return Ok(outcome);
+    }
+    if event.step == Step::FinishSecret {
+        return finish(ctx, &info, id, &event.token).await;
+    }
+    let current = secret::required_value(&ctx.secrets, id, CURRENT, None).await?;
+    let current_json = json_object(id, "AWSCURRENT", &current)?;
+    let kind = choose_kind(ctx, &info, id, &current_json)?;
+    tracing::info!(kind = kind.as_str(), "rotation kind chosen");
+    match kind {
+        Kind::AppSecret(keys) => app_step(ctx, event, &current_json, &keys).await,
+        kind => {
+            let current = db_credentials(id, "AWSCURRENT", current_json)?;
+            check_engine(id, &current)?;
+            let alternating = kind == Kind::AlternatingUsers;
+            match event.step {
+                Step::CreateSecret => create_db(ctx, event, &current, alternating).await,
+                Step::SetSecret if alternating => {
+                    set_alternating(ctx, event, &current, deadline).await
+                }
+                Step::SetSecret => set_single(ctx, event, &current, deadline).await,
+                Step::TestSecret => test_db(ctx, event, deadline).await,
+                Step::FinishSecret => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// `Some(outcome)` when the step has nothing to do; an error when the event does not
+/// describe a rotation of this secret in progress.
+pub fn check_protocol(
+    info: &SecretInfo,
+    secret: &str,
+    token: &str,
+) -> Result<Option<Outcome>, RotateError> {
+    if !info.rotation_enabled {
+        return Err(RotateError::RotationNotEnabled {
+            secret: secret.to_owned(),
+        });
+    }
+    let Some(stages) = info.stages_of(token) else {
+        return Err(RotateError::UnknownVersion {
+            secret: secret.to_owned(),
+            version: token.to_owned(),
+        });
+    };
+    if stages.iter().any(|s| s == CURRENT) {
+        tracing::info!(
+            outcome = "already-current",
+            "the version is already AWSCURRENT; nothing to do"
+        );
+        return Ok(Some(Outcome::AlreadyCurrent));
+    }
+    if !stages.iter().any(|s| s == PENDING) {
+        return Err(RotateError::NotPending {
+            secret: secret.to_owned(),
+            version: token.to_owned(),
+            stages: if stages.is_empty() {
+                "none".to_owned()
+            } else {
+                stages.join(", ")
+            },
+        });
+    }
+    Ok(None)
+}
+
+fn json_object(
+    secret: &str,
+    stage: &'static str,
+    text: &SecretString,
+) -> Result<Map<String, Value>, RotateError> {
+    let format = |source| RotateError::Format {
+        secret: secret.to_owned(),
+        stage,
+        source,
+    };
+    // Parse errors keep only the position: serde's messages may quote the text.
+    match serde_json::from_str::<Value>(text.expose_secret()) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(format(CredentialsError::NotObject)),
+        Err(e) => Err(format(CredentialsError::NotJson(format!(
+            "line {} column {}",
+            e.line(),
+            e.column()
+        )))),
+    }
+}
+
+fn db_credentials(
+    secret: &str,
+    stage: &'static str,
+    map: Map<String, Value>,
+) -> Result<DbCredentials, RotateError> {
+    DbCredentials::from_map(map).map_err(|source| RotateError::Format {
+        secret: secret.to_owned(),
+        stage,
+        source,
+    })
+}
+
+async fn read_db(
+    ctx: &Context,
+    secret: &str,
+    stage: &'static str,
+    version: Option<&str>,
+) -> Result<Option<DbCredentials>, RotateError> {
+    match secret::value(&ctx.secrets, secret, stage, version).await? {
+        None => Ok(None),
+        Some(text) => {
+            let map = json_object(secret, stage, &text)?;
+            db_credentials(secret, stage, map).map(Some)
+        }
+    }
+}
+
+async fn pending_db(ctx: &Context, event: &RotationEvent) -> Result<DbCredentials, RotateError> {
+    let text =
+        secret::required_value(&ctx.secrets, &event.secret_id, PENDING, Some(&event.token)).await?;
+    let map = json_object(&event.secret_id, "AWSPENDING", &text)?;
+    let pending = db_credentials(&event.secret_id, "AWSPENDING", map)?;
+    check_engine(&event.secret_id, &pending)?;
+    Ok(pending)
+}
+
+/// The strategy from the secret's tag, else the setting; `auto` decides from the value.
+pub fn choose_kind(
+    ctx: &Context,
+    info: &SecretInfo,
+    secret: &str,
+    current: &Map<String, Value>,
+) -> Result<Kind, RotateError> {
+    let strategy = match info.tag(STRATEGY_TAG) {
+        Some(v) => v.parse::<Strategy>().map_err(|_| {
+            RotateError::invalid(
+                secret,
+                format!(
+                    "tag {STRATEGY_TAG} is `{}`; expected {}",
+                    v.chars().take(40).collect::<String>(),
+                    Strategy::ALLOWED
+                ),
+            )
+        })?,
+        None => ctx.config.strategy,
+    };
+    let tagged_keys = info.tag(APP_KEYS_TAG).map(app::parse_keys);
+    let has = |key: &str| current.get(key).is_some_and(|v| !v.is_null());
+    let kind = match strategy {
+        Strategy::AppSecret => {
+            Kind::AppSecret(tagged_keys.unwrap_or_else(|| ctx.config.app_secret_keys.clone()))
+        }
+        Strategy::Auto if tagged_keys.is_some() && !has("engine") => {
+            Kind::AppSecret(tagged_keys.unwrap_or_default())
+        }
+        Strategy::Auto if has("masterarn") => Kind::AlternatingUsers,
+        Strategy::Auto | Strategy::SingleUser => Kind::SingleUser,
+        Strategy::AlternatingUsers => Kind::AlternatingUsers,
+    };
+    if let Kind::AppSecret(keys) = &kind {
+        if has("engine") {
+            return Err(RotateError::invalid(
+                secret,
+                "app-secret rotation was chosen but the secret has a database `engine`; \
+                 database credentials need a database rotation",
+            ));
+        }
+        app::check_keys(current, keys).map_err(|p| RotateError::invalid(secret, p))?;
+    }
+    Ok(kind)
+}
+
+fn check_engine(secret: &str, creds: &DbCredentials) -> Result<(), RotateError> {
+    match creds.engine() {
+        None => Ok(()),
+        Some(e)
+            if e.eq_ignore_ascii_case("postgres")
+                || e.eq_ignore_ascii_case("aurora-postgresql") =>
+        {
+            Ok(())
+        }
+        Some(e) => Err(RotateError::WrongEngine {
+            secret: secret.to_owned(),
+            engine: e.to_owned(),
+        }),
+    }
+}
+
+fn format_error<'a>(
+    secret: &'a str,
+    stage: &'static str,
+) -> impl FnOnce(CredentialsError) -> RotateError + 'a {
+    move |source| RotateError::Format {
+        secret: secret.to_owned(),
+        stage,
+        source,
+    }
+}
+
+/// `app` ↔ `app_clone`.
+pub fn alternate_username(username: &str) -> String {
+    match username.strip_suffix(CLONE_SUFFIX) {
+        Some(base) if !base.is_empty() => base.to_owned(),
+        _ => format!("{username}{CLONE_SUFFIX}"),
+    }
+}
+
+fn base_username(username: &str) -> &str {
+    match username.strip_suffix(CLONE_SUFFIX) {
+        Some(base) if !base.is_empty() => base,
+        _ => username,
+    }
+}
+
+// ---------------------------------------------------------------- createSecret
+
+async fn create_db(
+    ctx: &Context,
+    event: &RotationEvent,
+    current: &DbCredentials,
+    alternating: bool,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    current.host().map_err(format_error(id, "AWSCURRENT"))?;
+    let mut next = current.clone();
+    if alternating {
+        if current.masterarn().is_none() {
+            return Err(RotateError::MissingMasterArn {
+                secret: id.to_owned(),
+            });
+        }
+        let username = alternate_username(current.username());
+        if username.len() > MAX_IDENTIFIER_BYTES {
+            return Err(RotateError::UsernameTooLong {
+                secret: id.to_owned(),
+                len: username.len(),
+                username,
+            });
+        }
+        next = next.with_username(&username);
+    }
+    if secret::value(&ctx.secrets, id, PENDING, Some(&event.token))
+        .await?
+        .is_some()
+    {
+        tracing::info!(
+            outcome = "already-created",
+            "AWSPENDING already has a value"
+        );
+        return Ok(Outcome::AlreadyCreated);
+    }
+    let password = secret::random_password(&ctx.secrets, id, &ctx.config.password).await?;
+    let next = next.with_password(password);
+    secret::put_pending(
+        &ctx.secrets,
+        id,
+        &event.token,
+        event.rotation_token.as_deref(),
+        &next.to_json(),
+    )
+    .await?;
+    tracing::info!(
+        outcome = "created",
+        username = %next.username(),
+        "stored new credentials as AWSPENDING"
+    );
+    Ok(Outcome::Created)
+}
+
+// ---------------------------------------------------------------- setSecret
+
+async fn set_single(
+    ctx: &Context,
+    event: &RotationEvent,
+    current: &DbCredentials,
+    deadline: &Deadline,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    let config = &ctx.config;
+    let pending = pending_db(ctx, event).await?;
+    if pending.username() != current.username() {
+        return Err(RotateError::Mismatch {
+            secret: id.to_owned(),
+            what: "username",
+        });
+    }
+    let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
+    if Some(host) != current.host_opt() {
+        return Err(RotateError::Mismatch {
+            secret: id.to_owned(),
+            what: "host",
+        });
+    }
+    let tls = tls_for(config, &pending, id)?;
+    let as_pending = Login {
+        creds: &pending,
+        credential: Credential::Pending,
+        tls: &tls,
+        dbname: None,
+    };
+    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
+        tracing::info!(
+            outcome = "already-set",
+            "the pending credentials already log in"
+        );
+        return Ok(Outcome::AlreadySet);
+    }
+
+    // AWSCURRENT, else AWSPREVIOUS: the database may still hold the older password when
+    // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
+    let mut attempts = Vec::new();
+    let current_tls = tls_for(config, current, id)?;
+    let as_current = Login {
+        creds: current,
+        credential: Credential::Current,
+        tls: &current_tls,
+        dbname: None,
+    };
+    let mut client = match try_login(config, deadline, id, &as_current).await? {
+        Ok(client) => Some(client),
+        Err(e) => {
+            attempts.push((Credential::Current, e));
+            None
+        }
+    };
+    if client.is_none()
+        && let Some(previous) = read_db(ctx, id, PREVIOUS, None).await?
+    {
+        if previous.username() == pending.username() && previous.host_opt() == Some(host) {
+            let previous_tls = tls_for(config, &previous, id)?;
+            let as_previous = Login {
+                creds: &previous,
+                credential: Credential::Previous,
+                tls: &previous_tls,
+                dbname: None,
+            };
+            match try_login(config, deadline, id, &as_previous).await? {
+                Ok(c) => client = Some(c),
+                Err(e) => attempts.push((Credential::Previous, e)),
+            }
+        } else {
+            tracing::info!("AWSPREVIOUS is for another user or host; not tried");
+        }
+    }
+    let Some(mut client) = client else {
+        return Err(login_error(id, current, &current_tls, attempts));
+    };
+    database::set_password(&mut client, pending.username(), pending.password(), false)
+        .await
+        .map_err(|source| {
+            db_error(
+                id,
+                &pending,
+                format!("changing the password of role {}", pending.username()),
+                source,
+            )
+        })?;
+    tracing::info!(outcome = "password-set", username = %pending.username(), "password changed");
+    Ok(Outcome::PasswordSet)
+}
+
+fn db_error(
+    secret: &str,
+    creds: &DbCredentials,
+    action: String,
+    source: rotor_core::pg::PgError,
+) -> RotateError {
+    RotateError::Database {
+        secret: secret.to_owned(),
+        action,
+        host: creds.host_opt().unwrap_or("?").to_owned(),
+        port: creds.port(),
+        source,
+    }
+}
+
+async fn set_alternating(
+    ctx: &Context,
+    event: &RotationEvent,
+    current: &DbCredentials,
+    deadline: &Deadline,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    let config = &ctx.config;
+    let pending = pending_db(ctx, event).await?;
+    let master_arn = current
+        .masterarn()
+        .or(pending.masterarn())
+        .ok_or_else(|| RotateError::MissingMasterArn {
+            secret: id.to_owned(),
+        })?
+        .to_owned();
+    let expected = alternate_username(current.username());
+    if pending.username() != expected {
+        return Err(RotateError::invalid(
+            id,
+            format!(
+                "the AWSPENDING user `{}` is not the alternate of the AWSCURRENT user `{}` (expected `{expected}`)",
+                pending.username(),
+                current.username()
+            ),
+        ));
+    }
+    let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
+    if Some(host) != current.host_opt() {
+        return Err(RotateError::Mismatch {
+            secret: id.to_owned(),
+            what: "host",
+        });
+    }
+    let tls = tls_for(config, &pending, id)?;
+    let as_pending = Login {
+        creds: &pending,
+        credential: Credential::Pending,
+        tls: &tls,
+        dbname: None,
+    };
+    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
+        tracing::info!(
+            outcome = "already-set",
+            "the pending credentials already log in"
+        );
+        return Ok(Outcome::AlreadySet);
+    }
+    // The current user must still work: rotating its twin while it is broken would leave
+    // the application with no working credentials at all.
+    let current_tls = tls_for(config, current, id)?;
+    let as_current = Login {
+        creds: current,
+        credential: Credential::Current,
+        tls: &current_tls,
+        dbname: None,
+    };
+    if let Err(e) = try_login(config, deadline, id, &as_current).await? {
+        return Err(login_error(
+            id,
+            current,
+            &current_tls,
+            vec![(Credential::Current, e)],
+        ));
+    }
+
+    let master = master::resolve(ctx, &master_arn).await?;
+    let master_tls = tls_for(config, &master, &master_arn)?;
+    let as_master = Login {
+        creds: &master,
+        credential: Credential::Master,
+        tls: &master_tls,
+        dbname: Some(pending.dbname()),
+    };
+    let mut client = match try_login(config, deadline, id, &as_master).await? {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(login_error(
+                &master_arn,
+                &master,
+                &master_tls,
+                vec![(Credential::Master, e)],
+            ));
+        }
+    };
+    let user = pending.username();
+    let exists = database::role_exists(&client, user)
+        .await
+        .map_err(|s| db_error(id, &master, format!("looking up role {user}"), s))?;
+    database::set_password(&mut client, user, pending.password(), !exists)
+        .await
+        .map_err(|s| {
+            let action = if exists {
+                "changing the password of role"
+            } else {
+                "creating role"
+            };
+            db_error(id, &master, format!("{action} {user}"), s)
+        })?;
+    let base = base_username(user);
+    let clone = format!("{base}{CLONE_SUFFIX}");
+    database::grant_membership(&client, base, &clone)
+        .await
+        .map_err(|s| db_error(id, &master, format!("granting {base} to {clone}"), s))?;
+    tracing::info!(
+        outcome = "password-set",
+        username = %user,
+        created = !exists,
+        member_of = %base,
+        "password of the alternate user changed"
+    );
+    Ok(Outcome::PasswordSet)
+}
+
+// ---------------------------------------------------------------- testSecret
+
+async fn test_db(
+    ctx: &Context,
+    event: &RotationEvent,
+    deadline: &Deadline,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    let config = &ctx.config;
+    let pending = pending_db(ctx, event).await?;
+    let tls = tls_for(config, &pending, id)?;
+    let login = Login {
+        creds: &pending,
+        credential: Credential::Pending,
+        tls: &tls,
+        dbname: None,
+    };
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let failure = match try_login(config, deadline, id, &login).await? {
+            Ok(client) => match database::check_session(&client).await {
+                Ok(user) => {
+                    tracing::info!(outcome = "tested", session_user = %user, "the pending credentials work");
+                    return Ok(Outcome::Tested);
+                }
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        let waited = started.elapsed();
+        if waited + pause > config.test_retry || deadline.cap(pause) < pause {
+            return Err(login_error(
+                id,
+                &pending,
+                &tls,
+                vec![(Credential::Pending, failure)],
+            ));
+        }
+        tracing::info!(
+            retry_in_ms = pause.as_millis() as u64,
+            "pending credentials not working yet; retrying"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+// ---------------------------------------------------------------- finishSecret
+
+async fn finish(
+    ctx: &Context,
+    info: &SecretInfo,
+    secret: &str,
+    token: &str,
+) -> Result<Outcome, RotateError> {
+    let from = info.version_with(CURRENT);
+    secret::promote(&ctx.secrets, secret, token, from).await?;
+    tracing::info!(
+        outcome = "finished",
+        previous_version = from.unwrap_or("none"),
+        "AWSCURRENT moved to the new version"
+    );
+    Ok(Outcome::Finished)
+}
+
+// ---------------------------------------------------------------- app secrets
+
+async fn app_step(
+    ctx: &Context,
+    event: &RotationEvent,
+    current: &Map<String, Value>,
+    keys: &[String],
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    match event.step {
+        Step::CreateSecret => {
+            if secret::value(&ctx.secrets, id, PENDING, Some(&event.token))
+                .await?
+                .is_some()
+            {
+                tracing::info!(
+                    outcome = "already-created",
+                    "AWSPENDING already has a value"
+                );
+                return Ok(Outcome::AlreadyCreated);
+            }
+            let mut fresh = Vec::with_capacity(keys.len());
+            for key in keys {
+                fresh.push((
+                    key.clone(),
+                    secret::random_password(&ctx.secrets, id, &ctx.config.password).await?,
+                ));
+            }
+            let next = app::next_value(current, &fresh);
+            let text = SecretString::from(Value::Object(next).to_string());
+            secret::put_pending(
+                &ctx.secrets,
+                id,
+                &event.token,
+                event.rotation_token.as_deref(),
+                &text,
+            )
+            .await?;
+            tracing::info!(outcome = "created", keys = %keys.join(","), "stored new app secret values as AWSPENDING");
+            Ok(Outcome::Created)
+        }
+        Step::SetSecret | Step::TestSecret => {
+            let text =
+                secret::required_value(&ctx.secrets, id, PENDING, Some(&event.token)).await?;
+            let pending = json_object(id, "AWSPENDING", &text)?;
+            app::validate(&pending, current, keys).map_err(|p| RotateError::invalid(id, p))?;
+            tracing::info!(outcome = "validated", keys = %keys.join(","), "AWSPENDING holds new values and the previous ones");
+            Ok(Outcome::Validated)
+        }
+        Step::FinishSecret => unreachable!("finishSecret does not depend on the kind"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_alternate_between_the_base_and_its_clone() {
+        assert_eq!(alternate_username("app"), "app_clone");
+        assert_eq!(alternate_username("app_clone"), "app");
+        assert_eq!(alternate_username("_clone"), "_clone_clone");
+        assert_eq!(base_username("app_clone"), "app");
+        assert_eq!(base_username("app"), "app");
+    }
+
+    fn info(stages: &[(&str, &[&str])], enabled: bool) -> SecretInfo {
+        SecretInfo {
+            arn: "arn".into(),
+            rotation_enabled: enabled,
+            versions: stages
+                .iter()
+                .map(|(v, s)| (v.to_string(), s.iter().map(|x| x.to_string()).collect()))
+                .collect(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn the_protocol_checks_name_the_secret_and_version() {
+        let i = info(
+            &[
+                ("v1", &["AWSCURRENT"]),
+                ("v2", &["AWSPENDING"]),
+                ("v0", &[]),
+            ],
+            true,
+        );
+        assert_eq!(check_protocol(&i, "s", "v2").unwrap(), None);
+        assert_eq!(
+            check_protocol(&i, "s", "v1").unwrap(),
+            Some(Outcome::AlreadyCurrent)
+        );
+        let err = check_protocol(&i, "s", "v9").unwrap_err().to_string();
+        assert!(err.contains("v9") && err.contains(" s"), "{err}");
+        let err = check_protocol(&i, "s", "v0").unwrap_err().to_string();
+        assert!(
+            err.contains("not staged AWSPENDING") && err.contains("none"),
+            "{err}"
+        );
+        let err = check_protocol(&info(&[], false), "s", "v2")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "rotation is not enabled on secret s");
+    }
+}
