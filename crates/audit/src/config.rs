@@ -170,7 +170,7 @@ fn parse_rules(json: &str) -> Result<Vec<PrefixRule>, ConfigError> {
         }
     }
     // Longest prefix first, so the most specific rule wins.
-    rules.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    rules.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     Ok(rules)
 }
 
