@@ -167,8 +167,8 @@ async fn list_secrets(
         .list_secrets()
         .max_results(PAGE)
         .include_planned_deletion(true);
-    // The service filters by prefix (case-insensitively); the exact, case-sensitive
-    // scope check below still applies.
+    // The `name` filter is a case-sensitive prefix match, so the service returns only
+    // secrets in scope; the scope check below also covers more than 10 prefixes.
     if !cfg.prefixes.is_empty() && cfg.prefixes.len() <= MAX_FILTER_VALUES {
         request = request.filters(
             Filter::builder()
@@ -318,7 +318,7 @@ async fn audit_parameters(
         .option("Equals")
         .values("SecureString")
         .build()
-        .map_err(|e| Error::Event(format!("parameter filter: {e}")))?;
+        .map_err(|e| Error::Internal(format!("parameter filter: {e}")))?;
     // DescribeParameters may return an empty page with a NextToken; the paginator
     // follows it to the end.
     let mut pages = ctx

@@ -35,6 +35,8 @@ pub enum Error {
     Event(String),
     #[error("could not write the metrics line: {0}")]
     Metrics(std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ErrorType for Error {
@@ -43,6 +45,7 @@ impl ErrorType for Error {
             Error::Aws(e) => format!("Rotor.Aws.{}", e.code),
             Error::Event(_) => "Rotor.InvalidEvent".into(),
             Error::Metrics(_) => "Rotor.Metrics".into(),
+            Error::Internal(_) => "Rotor.Internal".into(),
         }
     }
 }
@@ -53,8 +56,9 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
-/// What every invocation needs, built once. It holds no GetSecretValue capability in
-/// spirit: the audit reads listings only, and its IAM policy grants no more.
+/// What every invocation needs, built once. The audit reads listings only: no code path
+/// calls GetSecretValue (the call counter in the output shows it), and its IAM policy
+/// grants no such permission.
 pub struct Context {
     pub config: Config,
     region: String,
