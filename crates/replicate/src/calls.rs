@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryReason,
 };
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ErrorKind;
@@ -69,10 +70,13 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    // Once per operation, however many attempts the retry policy makes.
-    fn read_before_execution(
+    // Once per operation, however many attempts the retry policy makes. (Not in
+    // `read_before_execution`: client interceptors run that before the operation's
+    // metadata is in the config bag.)
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let op = cfg

@@ -1,0 +1,228 @@
+//! Shared set-up for the replication tests: a context against moto with source us-east-1
+//! and targets us-west-2 and eu-west-1, scoped to a prefix no other test uses.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging, Tag};
+use futures::{StreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use rotor_core::config::Settings;
+use rotor_replicate::{Config, Context, ReplicateError, Report, handler};
+use rotor_testkit::moto;
+use serde_json::Value;
+
+pub const SOURCE: &str = "us-east-1";
+pub const WEST: &str = "us-west-2";
+pub const EU: &str = "eu-west-1";
+pub const TARGETS: [&str; 2] = [WEST, EU];
+
+/// A test's own names: parameters under `/<base>/`, secrets under `<base>/`.
+pub struct Names {
+    pub base: String,
+}
+
+impl Names {
+    pub fn new() -> Self {
+        rotor_testkit::logs::capture();
+        Self {
+            base: rotor_testkit::unique("rep"),
+        }
+    }
+
+    pub fn param(&self, leaf: &str) -> String {
+        format!("/{}/{leaf}", self.base)
+    }
+
+    pub fn secret(&self, leaf: &str) -> String {
+        format!("{}/{leaf}", self.base)
+    }
+
+    pub fn param_prefix(&self) -> String {
+        format!("/{}/", self.base)
+    }
+
+    pub fn secret_prefix(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    /// A context scoped to this test's names; `extra` settings come first and win.
+    pub async fn context(&self, extra: &[(&str, &str)]) -> Context {
+        let (pp, sp) = (self.param_prefix(), self.secret_prefix());
+        let mut pairs: Vec<(&str, &str)> = extra.to_vec();
+        pairs.extend([
+            ("SOURCE_REGION", SOURCE),
+            ("TARGET_REGIONS", "us-west-2,eu-west-1"),
+            ("PARAMETER_INCLUDE_PREFIXES", pp.as_str()),
+            ("SECRET_INCLUDE_PREFIXES", sp.as_str()),
+        ]);
+        let config = Config::from_settings(&Settings::from_pairs(&pairs)).expect("valid settings");
+        Context::new(&moto().sdk_config(SOURCE).await, config)
+    }
+}
+
+pub async fn invoke(ctx: &Context, event: Value) -> Result<Report, ReplicateError> {
+    handler(
+        LambdaEvent::new(event, lambda_runtime::Context::default()),
+        ctx,
+    )
+    .await
+}
+
+/// The report of a run that must succeed (the error text holds names and causes only).
+pub async fn invoke_ok(ctx: &Context, event: Value) -> Report {
+    match invoke(ctx, event).await {
+        Ok(r) => r,
+        Err(e) => panic!("the run failed: {e}"),
+    }
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = rotor_testkit::workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture JSON")
+}
+
+pub fn full_sync() -> Value {
+    fixture("replicate-full-sync.json")
+}
+
+/// A CloudTrail fixture pointed at other parameter names.
+pub fn parameter_event(file: &str, names: &[&str]) -> Value {
+    let mut e = fixture(file);
+    let req = &mut e["detail"]["requestParameters"];
+    if req.get("names").is_some() {
+        req["names"] = names.iter().map(|n| Value::from(*n)).collect();
+    } else if req.get("resourceId").is_some() {
+        req["resourceId"] = names[0].into();
+    } else {
+        req["name"] = names[0].into();
+    }
+    e
+}
+
+pub fn secret_event(file: &str, name: &str, arn: Option<&str>) -> Value {
+    let mut e = fixture(file);
+    e["detail"]["requestParameters"]["name"] = name.into();
+    if let Some(resp) = e["detail"]["responseElements"].as_object_mut() {
+        resp.insert("name".into(), name.into());
+        match arn {
+            Some(a) => resp.insert("arn".into(), a.into()),
+            None => resp.remove("arn"),
+        };
+    }
+    e
+}
+
+pub async fn put(region: &str, name: &str, value: &str, kind: ParameterType) {
+    moto()
+        .ssm(region)
+        .await
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .send()
+        .await
+        .expect("PutParameter");
+}
+
+pub async fn put_many(region: &str, params: Vec<(String, String)>) {
+    let ssm = moto().ssm(region).await;
+    stream::iter(params)
+        .map(|(n, v)| {
+            let ssm = ssm.clone();
+            async move {
+                ssm.put_parameter()
+                    .name(n)
+                    .value(v)
+                    .r#type(ParameterType::String)
+                    .tags(Tag::builder().key("team").value("orders").build().unwrap())
+                    .send()
+                    .await
+                    .expect("PutParameter");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+pub async fn tag(region: &str, name: &str, key: &str, value: &str) {
+    moto()
+        .ssm(region)
+        .await
+        .add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .tags(Tag::builder().key(key).value(value).build().unwrap())
+        .send()
+        .await
+        .expect("AddTagsToResource");
+}
+
+/// A parameter as read back from a region (value decrypted), or `None`.
+pub struct Read {
+    pub value: String,
+    pub kind: String,
+    pub description: String,
+    pub tier: String,
+    pub key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub async fn read(region: &str, name: &str) -> Option<Read> {
+    let ssm = moto().ssm(region).await;
+    let p = match ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        Ok(out) => out.parameter.expect("parameter"),
+        Err(_) => return None,
+    };
+    let meta = ssm
+        .describe_parameters()
+        .parameter_filters(
+            ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .values(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("DescribeParameters")
+        .parameters
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .expect("described");
+    let tags = ssm
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .expect("ListTagsForResource")
+        .tag_list
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    Some(Read {
+        value: p.value.unwrap_or_default(),
+        kind: p.r#type.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        description: meta.description.unwrap_or_default(),
+        tier: meta.tier.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        key_id: meta.key_id,
+        tags,
+    })
+}
+
+pub async fn exists(region: &str, name: &str) -> bool {
+    read(region, name).await.is_some()
+}
