@@ -101,7 +101,8 @@ fn query_keys(pieces: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn encode(text: &str) -> String {
+/// A URL component (user, password, database name) percent-encoded as this function does.
+pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 
