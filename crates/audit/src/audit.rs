@@ -61,6 +61,7 @@ impl Tally {
                 "finding"
             );
         }
+        debug!(secret = %record.name, findings = findings.len(), "audited");
         let too_old = findings.iter().any(|f| f.code == Code::TooOld);
         // Only a rotation Secrets Manager can run by itself, and none already under way.
         if too_old

@@ -481,6 +481,33 @@ async fn a_bad_event_time_fails_with_a_stable_error_type() {
     );
 }
 
+#[tokio::test]
+async fn a_report_that_cannot_be_sent_fails_the_run_after_the_metrics_are_written() {
+    let sm = moto().secrets(REGION).await;
+    let p = format!("{}/", unique("audit-no-topic"));
+    create(&sm, &format!("{p}db/main"), Spec::default()).await;
+    let missing = "arn:aws:sns:us-east-1:123456789012:rotor-audit-no-such-topic";
+    let (ctx, captured) =
+        support::context(REGION, &[("PREFIXES", &p), ("SNS_TOPIC_ARN", missing)]).await;
+    let event = lambda_runtime::LambdaEvent::new(
+        support::scheduled_event(days_from_now(0)),
+        lambda_runtime::Context::default(),
+    );
+    let err = rotor_audit::handler(event, &ctx).await.unwrap_err();
+    let d: lambda_runtime::Diagnostic = err.into();
+    assert_eq!(d.error_type, "Rotor.Aws.NotFound");
+    assert!(
+        d.error_message.starts_with("Publish failed"),
+        "{}",
+        d.error_message
+    );
+    let emf: Value = serde_json::from_str(&captured.lines()[0]).unwrap();
+    assert_eq!(
+        emf["rotation-disabled"], 1.0,
+        "metrics still reach CloudWatch"
+    );
+}
+
 #[test]
 fn the_scheduled_fixture_carries_the_audit_moment() {
     let event = support::scheduled_event(days_from_now(0));
