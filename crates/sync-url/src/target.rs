@@ -57,17 +57,12 @@ pub async fn read(client: &Client, id: &str, format: &TargetFormat) -> Result<Ta
         problem,
     };
     let Some(text) = out.secret_string() else {
-        return Err(format_error(
-            "holds a binary value, not a URL; refusing to overwrite it".into(),
-        ));
+        return Err(format_error("holds a binary value, not a URL".into()));
     };
     let (url, object) = interpret(text, format).map_err(format_error)?;
     let parsed = match &url {
-        Some(url) => dsn::parse(url.expose_secret()).map_err(|e| {
-            format_error(format!(
-                "does not hold a postgres:// URL: it {e}; refusing to overwrite it"
-            ))
-        })?,
+        Some(url) => dsn::parse(url.expose_secret())
+            .map_err(|e| format_error(format!("does not hold a postgres:// URL (it {e})")))?,
         None => ParsedUrl::default(),
     };
     Ok(Target {
