@@ -168,7 +168,7 @@ pub fn login_error(
         .next()
         .map(|(_, e)| e)
         .unwrap_or_else(|| PgError::new(FailureKind::Other, "no login was attempted"));
-    RotateError::Login {
+    RotateError::Login(Box::new(crate::error::LoginFailure {
         secret: secret.to_owned(),
         user: creds.username().to_owned(),
         host: creds.host_opt().unwrap_or("?").to_owned(),
@@ -176,7 +176,7 @@ pub fn login_error(
         tls: tls.mode.as_str().to_owned(),
         attempts: summary,
         source,
-    }
+    }))
 }
 
 /// A text parameter whose `Debug` is redacted: tokio-postgres logs statement parameters

@@ -5,6 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+/// Deadlines below this (2001-09-09 as epoch milliseconds) are durations, not times.
+const RELATIVE_BELOW_MS: u64 = 1_000_000_000_000;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     /// `None` when the invocation carries no deadline (a direct call in a test or tool).
@@ -19,10 +22,14 @@ impl Deadline {
         if ctx.deadline == 0 {
             return Self::none();
         }
-        let left = ctx
-            .deadline()
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
+        let left = if ctx.deadline < RELATIVE_BELOW_MS {
+            // cargo-lambda's local emulator sends the time allowed (600000), not a time.
+            Duration::from_millis(ctx.deadline)
+        } else {
+            ctx.deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        };
         Self::after(left.saturating_sub(margin), margin)
     }
 
@@ -97,6 +104,15 @@ mod tests {
             d.expired(),
             "less time than the reserve means no time at all"
         );
+    }
+
+    #[tokio::test]
+    async fn the_local_emulators_relative_deadline_counts_from_now() {
+        let mut ctx = lambda_runtime::Context::default();
+        ctx.deadline = 600_000;
+        let d = Deadline::from_context(&ctx, Duration::from_secs(2));
+        assert!(d.remaining() > Duration::from_secs(590));
+        assert!(d.remaining() <= Duration::from_secs(598));
     }
 
     #[tokio::test]

@@ -80,25 +80,11 @@ pub enum RotateError {
     #[error("secret {secret}: {problem}")]
     Invalid { secret: String, problem: String },
 
-    #[error("secret {secret}: cannot log in to {host}:{port} as {user} (TLS {tls}): {attempts}")]
-    Login {
-        secret: String,
-        user: String,
-        host: String,
-        port: u16,
-        tls: String,
-        attempts: String,
-        source: PgError,
-    },
+    #[error(transparent)]
+    Login(Box<LoginFailure>),
 
-    #[error("secret {secret}: {action} failed on {host}:{port}: {source}")]
-    Database {
-        secret: String,
-        action: String,
-        host: String,
-        port: u16,
-        source: PgError,
-    },
+    #[error(transparent)]
+    Database(Box<DatabaseFailure>),
 
     #[error("secret {secret}: {source}")]
     Aws { secret: String, source: AwsError },
@@ -113,6 +99,32 @@ pub enum RotateError {
         budget_ms: u128,
         margin_ms: u128,
     },
+}
+
+/// No login worked with the credentials tried.
+#[derive(Debug, thiserror::Error)]
+#[error("secret {secret}: cannot log in to {host}:{port} as {user} (TLS {tls}): {attempts}")]
+pub struct LoginFailure {
+    pub secret: String,
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: String,
+    /// Each credential tried and why it failed.
+    pub attempts: String,
+    /// The first failure, which decides the error type.
+    pub source: PgError,
+}
+
+/// A statement failed after logging in.
+#[derive(Debug, thiserror::Error)]
+#[error("secret {secret}: {action} failed on {host}:{port}: {source}")]
+pub struct DatabaseFailure {
+    pub secret: String,
+    pub action: String,
+    pub host: String,
+    pub port: u16,
+    pub source: PgError,
 }
 
 impl RotateError {
@@ -146,12 +158,8 @@ impl ErrorType for RotateError {
             RotateError::Mismatch { .. } => "Rotor.Rotation.Mismatch".into(),
             RotateError::UsernameTooLong { .. } => "Rotor.SecretFormat.Username".into(),
             RotateError::Invalid { .. } => "Rotor.SecretFormat".into(),
-            RotateError::Login { source, .. } => {
-                format!("Rotor.Postgres.Login.{}", source.kind.as_str())
-            }
-            RotateError::Database { source, .. } => {
-                format!("Rotor.Postgres.{}", source.kind.as_str())
-            }
+            RotateError::Login(f) => format!("Rotor.Postgres.Login.{}", f.source.kind.as_str()),
+            RotateError::Database(f) => format!("Rotor.Postgres.{}", f.source.kind.as_str()),
             RotateError::Aws { source, .. } => format!("Rotor.Aws.{}", source.code),
             RotateError::Deadline { .. } => "Rotor.Deadline".into(),
         }

@@ -462,13 +462,13 @@ fn db_error(
     action: String,
     source: rotor_core::pg::PgError,
 ) -> RotateError {
-    RotateError::Database {
+    RotateError::Database(Box::new(crate::error::DatabaseFailure {
         secret: secret.to_owned(),
         action,
         host: creds.host_opt().unwrap_or("?").to_owned(),
         port: creds.port(),
         source,
-    }
+    }))
 }
 
 async fn set_alternating(

@@ -2,36 +2,26 @@
 //! runs them: the runtime API, invocations with a request id and a deadline, error
 //! responses with `errorType` and `errorMessage`.
 //!
-//! The emulator runs as `cargo lambda watch --only-lambda-apis` (from the project's
-//! `.venv`), once per test binary and tied to it like the other servers. It does not
-//! compile or start the functions: each test starts an already built binary with
-//! [`Emulator::start_function`], under a name of its choosing and with its own
-//! environment (pointed at moto and PostgreSQL), so tests never rebuild anything inside
-//! the shared target directory and run in parallel. [`Emulator::invoke`] then sends an
-//! event through the emulator's Invoke API, as `cargo lambda invoke` does.
+//! [`start`] runs `cargo lambda watch --only-lambda-apis` (from the project's `.venv`) on a
+//! free port and starts an already built function binary against it, with the environment
+//! Lambda gives a function plus the test's own (pointed at moto and PostgreSQL).
+//! The emulator does not compile anything, so tests never rebuild inside the shared target
+//! directory. It accepts only names of the workspace's binaries and runs one instance per
+//! name, so each started function gets its own emulator: tests with different settings run
+//! in parallel. [`Function::invoke`] sends an event through the emulator's Invoke API, as
+//! `cargo lambda invoke` does. Both processes stop when the [`Function`] is dropped, and
+//! in any case when the test binary exits.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::process::{free_port, spawn_tied};
-
-/// A running emulator.
-#[derive(Debug)]
-pub struct Emulator {
-    pub port: u16,
-    /// `http://127.0.0.1:<port>`: the Invoke API (`cargo lambda invoke --invoke-port`).
-    pub endpoint: String,
-    pub log_file: PathBuf,
-    dir: PathBuf,
-    functions: Mutex<HashMap<String, Child>>,
-}
 
 /// The error a function returned (the Invoke API's `errorType` and `errorMessage`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,71 +38,19 @@ impl fmt::Display for ErrorResponse {
 
 impl std::error::Error for ErrorResponse {}
 
-/// A function started under the emulator: its name and log (stdout and stderr).
-#[derive(Debug, Clone)]
+/// A function binary running under its own emulator.
+#[derive(Debug)]
 pub struct Function {
+    /// The function's name: the binary's name, as in `cargo lambda invoke <name>`.
     pub name: String,
+    /// The emulator's port (`cargo lambda invoke --invoke-port <port>`).
+    pub port: u16,
+    /// The function's stdout and stderr.
     pub log_file: PathBuf,
-}
-
-impl Function {
-    /// Everything the function has printed so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_file).unwrap_or_default()
-    }
-}
-
-/// The emulator of this test binary, started on first use.
-pub fn emulator() -> &'static Emulator {
-    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-    EMULATOR.get_or_init(start)
-}
-
-fn start() -> Emulator {
-    let root = crate::workspace_root();
-    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
-    assert!(
-        cargo_lambda.exists(),
-        "cargo-lambda is not installed at {}; run ./scripts/setup.sh",
-        cargo_lambda.display()
-    );
-    let dir = crate::postgres::scratch_dir("lambda");
-    let log_file = dir.join("emulator.log");
-    let log = std::fs::File::create(&log_file).expect("create emulator log");
-    let port = free_port();
-    let mut cmd = Command::new(&cargo_lambda);
-    // It reads the workspace's metadata at start, so it runs at the root.
-    cmd.current_dir(&root)
-        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
-        .arg("127.0.0.1")
-        .arg("--invoke-port")
-        .arg(port.to_string())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone log handle"))
-        .stderr(log);
-    let mut child = spawn_tied(cmd, libc::SIGTERM).expect("start cargo lambda watch");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "cargo lambda watch exited ({status}); its log:\n{}",
-                std::fs::read_to_string(&log_file).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::mem::forget(child);
-    Emulator {
-        port,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        log_file,
-        dir,
-        functions: Mutex::new(HashMap::new()),
-    }
+    /// The emulator's own output.
+    pub emulator_log_file: PathBuf,
+    function: Mutex<Child>,
+    emulator: Mutex<Child>,
 }
 
 /// The environment that points a function's AWS SDK at moto in `region`.
@@ -151,86 +89,137 @@ pub fn built_binary(name: &str) -> PathBuf {
     path
 }
 
-impl Emulator {
-    /// Starts `binary` as function `name`, with the environment Lambda gives a function
-    /// plus `env`. The process ends with the test binary, or by [`Emulator::stop_function`].
-    pub fn start_function(&self, name: &str, binary: &Path, env: &[(String, String)]) -> Function {
-        let log_file = self.dir.join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_file).expect("create function log");
-        let mut cmd = Command::new(binary);
-        cmd.env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{}/.rt/{name}", self.port),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", name)
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+/// Starts an emulator and the function `binary` against it, with the environment Lambda
+/// gives a function plus `env`. The name is the binary's file name.
+pub fn start(binary: &Path, env: &[(String, String)]) -> Function {
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("binary has a file name")
+        .to_owned();
+    let root = crate::workspace_root();
+    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
+    assert!(
+        cargo_lambda.exists(),
+        "cargo-lambda is not installed at {}; run ./scripts/setup.sh",
+        cargo_lambda.display()
+    );
+    let dir = crate::postgres::scratch_dir("lambda");
+    let emulator_log_file = dir.join("emulator.log");
+    let log = std::fs::File::create(&emulator_log_file).expect("create emulator log");
+    let port = free_port();
+    let mut cmd = Command::new(&cargo_lambda);
+    // It reads the workspace's metadata (the function names it accepts) at start.
+    cmd.current_dir(&root)
+        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
+        .arg("127.0.0.1")
+        .arg("--invoke-port")
+        .arg(port.to_string())
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone log handle"))
         .stderr(log);
-        let child = spawn_tied(cmd, libc::SIGTERM)
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        if let Some(mut old) = self
-            .functions
-            .lock()
-            .expect("functions lock")
-            .insert(name.to_owned(), child)
-        {
-            let _ = old.kill();
-            let _ = old.wait();
+    let mut emulator = spawn_tied(cmd, libc::SIGTERM).expect("start cargo lambda watch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = emulator.try_wait() {
+            panic!(
+                "cargo lambda watch exited ({status}); its log:\n{}",
+                std::fs::read_to_string(&emulator_log_file).unwrap_or_default()
+            );
         }
-        Function {
-            name: name.to_owned(),
-            log_file,
-        }
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 
-    /// Stops a function started by [`Emulator::start_function`].
-    pub fn stop_function(&self, name: &str) {
-        if let Some(mut child) = self.functions.lock().expect("functions lock").remove(name) {
-            let _ = child.kill();
-            let _ = child.wait();
+    let log_file = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_file).expect("create function log");
+    let mut cmd = Command::new(binary);
+    cmd.env(
+        "AWS_LAMBDA_RUNTIME_API",
+        format!("http://127.0.0.1:{port}/.rt/{name}"),
+    )
+    .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    .env("AWS_LAMBDA_LOG_STREAM_NAME", &name)
+    .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .stdin(Stdio::null())
+    .stdout(log.try_clone().expect("clone log handle"))
+    .stderr(log);
+    let function = match spawn_tied(cmd, libc::SIGTERM) {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = emulator.kill();
+            let _ = emulator.wait();
+            panic!("start {}: {e}", binary.display());
         }
+    };
+    Function {
+        name,
+        port,
+        log_file,
+        emulator_log_file,
+        function: Mutex::new(function),
+        emulator: Mutex::new(emulator),
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        for child in [&self.function, &self.emulator] {
+            if let Ok(mut child) = child.lock() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Function {
+    /// Everything the function has printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
     /// Whether the function's process is still running (it exits on a start-up error).
-    pub fn is_running(&self, name: &str) -> bool {
-        self.functions
+    pub fn is_running(&self) -> bool {
+        self.function
             .lock()
-            .expect("functions lock")
-            .get_mut(name)
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+            .map(|mut c| matches!(c.try_wait(), Ok(None)))
+            .unwrap_or(false)
     }
 
-    /// Invokes `function` with `event` through the emulator (waiting at most 120 s).
-    pub async fn invoke(&self, function: &str, event: &Value) -> Result<Value, ErrorResponse> {
-        self.invoke_within(function, event, Duration::from_secs(120))
-            .await
+    /// Invokes the function with `event` (waiting at most 120 s).
+    pub async fn invoke(&self, event: &Value) -> Result<Value, ErrorResponse> {
+        self.invoke_within(event, Duration::from_secs(120)).await
     }
 
-    /// Invokes `function` with the JSON in `path` (an `events/` fixture).
-    pub async fn invoke_file(&self, function: &str, path: &Path) -> Result<Value, ErrorResponse> {
+    /// Invokes the function with the JSON in `path` (an `events/` fixture), as
+    /// `cargo lambda invoke --data-file <path>` does.
+    pub async fn invoke_file(&self, path: &Path) -> Result<Value, ErrorResponse> {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let event: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-        self.invoke(function, &event).await
+        self.invoke(&event).await
     }
 
-    /// As [`Emulator::invoke`], with a limit on the wait.
+    /// As [`Function::invoke`], with a limit on the wait. Panics when the function
+    /// does not answer at all (with whether its process still runs).
     pub async fn invoke_within(
         &self,
-        function: &str,
         event: &Value,
         limit: Duration,
     ) -> Result<Value, ErrorResponse> {
         let body = serde_json::to_vec(event).expect("serialise event");
         let request = format!(
-            "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+            "POST /2015-03-31/functions/{}/invocations HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.name,
             self.port,
             body.len()
         );
@@ -244,14 +233,15 @@ impl Emulator {
         };
         let response = match tokio::time::timeout(limit, exchange).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => panic!("invoke {function}: {e}"),
+            Ok(Err(e)) => panic!("invoke {}: {e}", self.name),
             Err(_) => panic!(
-                "invoke {function}: no response within {limit:?} (function running: {})",
-                self.is_running(function)
+                "invoke {}: no response within {limit:?} (function running: {})",
+                self.name,
+                self.is_running()
             ),
         };
         let (status, headers, body) = parse_response(&response)
-            .unwrap_or_else(|| panic!("invoke {function}: malformed HTTP response"));
+            .unwrap_or_else(|| panic!("invoke {}: malformed HTTP response", self.name));
         let value: Value = if body.is_empty() {
             Value::Null
         } else {

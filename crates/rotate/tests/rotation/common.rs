@@ -1,0 +1,208 @@
+//! Playing Secrets Manager against moto and a real PostgreSQL: secrets and roles with
+//! unique names, a rotation started the way the service starts one, and the four steps.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use lambda_runtime::LambdaEvent;
+use rotor_core::config::Settings;
+use rotor_core::{ExposeSecret, SecretString};
+use rotor_rotate::{Context, RotateError, Step, handler};
+use rotor_testkit::{moto, postgres, random_hex, unique};
+use serde_json::{Value, json};
+
+pub const REGION: &str = "us-east-1";
+const NO_SUCH_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:played-by-the-test";
+
+/// A rotation context pointed at moto, trusting the test server's CA, with `extra` settings.
+pub async fn context(extra: &[(&str, &str)]) -> Context {
+    rotor_testkit::logs::capture();
+    let ca = postgres().ca_file.to_string_lossy().into_owned();
+    let mut pairs: Vec<(&str, &str)> = vec![("PG_SSLROOTCERT", &ca), ("PG_CONNECT_TIMEOUT", "3")];
+    pairs.extend_from_slice(extra);
+    let config = rotor_rotate::Config::from_settings(&Settings::from_pairs(&pairs))
+        .expect("test settings are valid");
+    Context::new(&moto().sdk_config(REGION).await, config)
+}
+
+pub async fn sm() -> aws_sdk_secretsmanager::Client {
+    moto().secrets(REGION).await
+}
+
+/// A database role with a password.
+pub struct DbUser {
+    pub name: String,
+    pub password: SecretString,
+}
+
+/// A fresh login role; `name_prefix` may hold any characters.
+pub async fn db_user(name_prefix: &str, password_prefix: &str) -> DbUser {
+    let name = format!("{name_prefix}{}", random_hex(4));
+    let password = SecretString::from(format!("{password_prefix}{}", random_hex(12)));
+    postgres().create_role(&name, &password).await;
+    DbUser { name, password }
+}
+
+/// The credentials JSON of the samples, plus `extra` keys.
+pub fn db_json(user: &DbUser, extra: Value) -> Value {
+    let pg = postgres();
+    let mut v = json!({
+        "engine": "postgres",
+        "host": pg.host,
+        "port": pg.port,
+        "username": user.name,
+        "password": user.password.expose_secret(),
+        "dbname": "postgres",
+    });
+    if let Value::Object(extra) = extra {
+        v.as_object_mut().unwrap().extend(extra);
+    }
+    v
+}
+
+pub async fn create_secret(value: &Value, tags: &[(&str, &str)]) -> String {
+    let mut req = sm()
+        .await
+        .create_secret()
+        .name(unique("rotate/test"))
+        .secret_string(value.to_string());
+    for (k, v) in tags {
+        req = req.tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build(),
+        );
+    }
+    req.send().await.expect("CreateSecret").arn.expect("arn")
+}
+
+/// What Secrets Manager does before it calls createSecret: rotation enabled and an empty
+/// AWSPENDING version under a new token. (moto then fails to call the made-up function.)
+pub async fn begin_rotation(arn: &str) -> String {
+    let token = format!("{}-{}", random_hex(8), random_hex(12));
+    let _ = sm()
+        .await
+        .rotate_secret()
+        .secret_id(arn)
+        .client_request_token(&token)
+        .rotation_lambda_arn(NO_SUCH_LAMBDA)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        stages(arn).await.get(&token).map(Vec::as_slice),
+        Some(["AWSPENDING".to_owned()].as_slice()),
+        "the rotation is set up"
+    );
+    token
+}
+
+/// What Secrets Manager does after finishSecret succeeds.
+pub async fn end_rotation(arn: &str, token: &str) {
+    sm().await
+        .update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(token)
+        .send()
+        .await
+        .expect("remove AWSPENDING");
+}
+
+pub fn event(step: &str, arn: &str, token: &str) -> Value {
+    json!({"Step": step, "SecretId": arn, "ClientRequestToken": token})
+}
+
+/// Calls the handler as Lambda would, with `seconds` until the invocation's deadline.
+pub async fn invoke(ctx: &Context, event: Value, seconds: u64) -> Result<Value, RotateError> {
+    let mut lambda_ctx = lambda_runtime::Context::default();
+    lambda_ctx.request_id = random_hex(8);
+    let deadline = SystemTime::now() + Duration::from_secs(seconds);
+    lambda_ctx.deadline = deadline
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    handler(LambdaEvent::new(event, lambda_ctx), ctx).await
+}
+
+/// One step; returns its outcome.
+pub async fn step(
+    ctx: &Context,
+    step: Step,
+    arn: &str,
+    token: &str,
+) -> Result<String, RotateError> {
+    invoke(ctx, event(step.as_str(), arn, token), 60)
+        .await
+        .map(|v| v["outcome"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A whole rotation as Secrets Manager runs it; returns the new version's token.
+pub async fn rotate(ctx: &Context, arn: &str) -> String {
+    let token = begin_rotation(arn).await;
+    for s in Step::ALL {
+        if let Err(e) = step(ctx, s, arn, &token).await {
+            panic!("{s} failed: {e}");
+        }
+    }
+    end_rotation(arn, &token).await;
+    token
+}
+
+pub async fn stages(arn: &str) -> HashMap<String, Vec<String>> {
+    let out = sm()
+        .await
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .expect("DescribeSecret");
+    out.version_ids_to_stages.unwrap_or_default()
+}
+
+/// The value at a stage, as JSON (may hold passwords: never print it).
+pub async fn value_at(arn: &str, stage: &str) -> Value {
+    let out = sm()
+        .await
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(stage)
+        .send()
+        .await
+        .expect("GetSecretValue");
+    serde_json::from_str(out.secret_string().expect("string secret")).expect("JSON")
+}
+
+pub fn password_of(value: &Value) -> SecretString {
+    SecretString::from(value["password"].as_str().expect("password").to_owned())
+}
+
+pub async fn can_login(user: &str, password: &SecretString) -> bool {
+    postgres().can_login(user, password).await
+}
+
+/// Sets a role's password directly, as an administrator would.
+pub async fn set_db_password(user: &str, password: &SecretString) {
+    let sql = format!(
+        "ALTER ROLE {} PASSWORD '{}'",
+        rotor_core::pg::quote_ident(user),
+        rotor_core::pg::scram_verifier(password)
+    );
+    postgres()
+        .admin()
+        .await
+        .batch_execute(&sql)
+        .await
+        .expect("ALTER ROLE");
+}
+
+/// Asserts two JSON values are equal without printing them (they hold passwords).
+#[track_caller]
+pub fn assert_same(a: &Value, b: &Value, what: &str) {
+    assert!(a == b, "{what} differ");
+}

@@ -1,0 +1,292 @@
+//! Single-user rotation against moto and a real PostgreSQL (scram-sha-256, TLS).
+
+use std::time::{Duration, Instant};
+
+use rotor_core::ExposeSecret;
+use rotor_rotate::{RotateError, Step};
+use rotor_testkit::{logs, postgres};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_full_rotation_changes_the_password_and_keeps_every_other_key() {
+    let ctx = context(&[]).await;
+    let user = db_user("single_", "old-").await;
+    let original = db_json(&user, json!({"team": "payments", "nested": {"a": [1, 2]}}));
+    let arn = create_secret(&original, &[]).await;
+    let old_version = stages(&arn)
+        .await
+        .into_iter()
+        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+        .unwrap()
+        .0;
+
+    let token = rotate(&ctx, &arn).await;
+
+    let now = value_at(&arn, "AWSCURRENT").await;
+    let new_password = password_of(&now);
+    assert!(
+        new_password.expose_secret() != user.password.expose_secret(),
+        "the password changed"
+    );
+    assert_eq!(
+        new_password.expose_secret().len(),
+        32,
+        "PASSWORD_LENGTH default"
+    );
+    assert!(
+        !can_login(&user.name, &user.password).await,
+        "the old password is refused"
+    );
+    assert!(
+        can_login(&user.name, &new_password).await,
+        "the new password logs in"
+    );
+    for (key, value) in original.as_object().unwrap() {
+        if key != "password" {
+            assert_eq!(&now[key], value, "key {key} is unchanged");
+        }
+    }
+    assert_eq!(
+        now.as_object().unwrap().keys().collect::<Vec<_>>(),
+        original.as_object().unwrap().keys().collect::<Vec<_>>(),
+        "key order is kept"
+    );
+    let stages = stages(&arn).await;
+    assert_eq!(stages[&token], ["AWSCURRENT"]);
+    assert_eq!(stages[&old_version], ["AWSPREVIOUS"]);
+    assert_same(
+        &value_at(&arn, "AWSPREVIOUS").await,
+        &original,
+        "AWSPREVIOUS and the original value",
+    );
+}
+
+#[tokio::test]
+async fn each_step_run_twice_is_a_no_op_the_second_time() {
+    let ctx = context(&[]).await;
+    let user = db_user("twice_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    let token = begin_rotation(&arn).await;
+
+    assert_eq!(
+        step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap(),
+        "created"
+    );
+    let pending = value_at(&arn, "AWSPENDING").await;
+    assert_eq!(
+        step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap(),
+        "already-created"
+    );
+    assert_same(
+        &value_at(&arn, "AWSPENDING").await,
+        &pending,
+        "AWSPENDING before and after the second createSecret",
+    );
+    assert_eq!(
+        step(&ctx, Step::SetSecret, &arn, &token).await.unwrap(),
+        "password-set"
+    );
+    assert_eq!(
+        step(&ctx, Step::SetSecret, &arn, &token).await.unwrap(),
+        "already-set"
+    );
+    assert_eq!(
+        step(&ctx, Step::TestSecret, &arn, &token).await.unwrap(),
+        "tested"
+    );
+    assert_eq!(
+        step(&ctx, Step::TestSecret, &arn, &token).await.unwrap(),
+        "tested"
+    );
+    assert_eq!(
+        step(&ctx, Step::FinishSecret, &arn, &token).await.unwrap(),
+        "finished"
+    );
+    assert_eq!(
+        step(&ctx, Step::FinishSecret, &arn, &token).await.unwrap(),
+        "already-current"
+    );
+    assert!(can_login(&user.name, &password_of(&pending)).await);
+}
+
+#[tokio::test]
+async fn set_secret_succeeds_when_the_database_already_has_the_new_password() {
+    let ctx = context(&[]).await;
+    let user = db_user("already_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+    let new_password = password_of(&value_at(&arn, "AWSPENDING").await);
+    // An earlier attempt changed the password, then failed before reporting success.
+    set_db_password(&user.name, &new_password).await;
+
+    assert_eq!(
+        step(&ctx, Step::SetSecret, &arn, &token).await.unwrap(),
+        "already-set"
+    );
+    for s in [Step::TestSecret, Step::FinishSecret] {
+        step(&ctx, s, &arn, &token).await.unwrap();
+    }
+    assert!(can_login(&user.name, &new_password).await);
+}
+
+#[tokio::test]
+async fn a_rotation_completes_when_only_awsprevious_still_logs_in() {
+    let ctx = context(&[]).await;
+    let user = db_user("previous_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    rotate(&ctx, &arn).await;
+    // The database went back to the old password (a restore, say): AWSCURRENT no longer
+    // logs in, AWSPREVIOUS does.
+    set_db_password(&user.name, &user.password).await;
+    let stale = password_of(&value_at(&arn, "AWSCURRENT").await);
+    assert!(!can_login(&user.name, &stale).await);
+
+    rotate(&ctx, &arn).await;
+
+    let newest = password_of(&value_at(&arn, "AWSCURRENT").await);
+    assert!(
+        can_login(&user.name, &newest).await,
+        "the new password logs in"
+    );
+    assert!(
+        !can_login(&user.name, &user.password).await,
+        "the old one no longer does"
+    );
+}
+
+#[tokio::test]
+async fn names_and_passwords_with_quotes_backslashes_spaces_and_non_ascii_rotate() {
+    // New passwords may contain every printable character but `~`.
+    let ctx = context(&[("EXCLUDE_CHARACTERS", "~"), ("PASSWORD_LENGTH", "48")]).await;
+    let user = db_user("o'brien \"q\" \\ $x%@ ü ", "pw 'q' \"d\" \\ $1 %2 @3 ü ").await;
+    assert!(
+        can_login(&user.name, &user.password).await,
+        "the awkward role exists"
+    );
+    let original = db_json(&user, json!({}));
+    let arn = create_secret(&original, &[]).await;
+
+    rotate(&ctx, &arn).await;
+
+    let now = value_at(&arn, "AWSCURRENT").await;
+    assert_eq!(now["username"], user.name.as_str());
+    let new_password = password_of(&now);
+    assert!(
+        can_login(&user.name, &new_password).await,
+        "the new password logs in"
+    );
+    assert!(
+        !can_login(&user.name, &user.password).await,
+        "the old one is refused"
+    );
+    logs::assert_absent(new_password.expose_secret(), "new password");
+    logs::assert_absent(user.password.expose_secret(), "old password");
+}
+
+#[tokio::test]
+async fn neither_the_server_log_nor_the_function_log_ever_holds_a_password() {
+    let ctx = context(&[]).await;
+    let user = db_user("nolog_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+
+    rotate(&ctx, &arn).await;
+    // And once more, so the log covers a rotation starting from a generated password.
+    let first = password_of(&value_at(&arn, "AWSCURRENT").await);
+    rotate(&ctx, &arn).await;
+    let second = password_of(&value_at(&arn, "AWSCURRENT").await);
+
+    let server_log = postgres().server_log();
+    assert!(
+        server_log.contains("rotor.verifier"),
+        "the password change is in the server log"
+    );
+    for (password, what) in [
+        (&user.password, "original password"),
+        (&first, "first new password"),
+        (&second, "second new password"),
+    ] {
+        assert!(
+            !server_log.contains(password.expose_secret()),
+            "the server's statement log holds the {what}"
+        );
+        logs::assert_absent(password.expose_secret(), what);
+    }
+    // The verifier is a password hash: it must not reach the function's logs either
+    // (lines of the test kit's own CREATE ROLE excepted).
+    let leaked = logs::contents()
+        .lines()
+        .filter(|l| l.contains("SCRAM-SHA-256$") && !l.contains("CREATE ROLE \""))
+        .count();
+    assert_eq!(leaked, 0, "log lines with a SCRAM verifier");
+    let log = logs::contents();
+    assert!(
+        log.contains("step succeeded") && log.contains(r#""outcome":"password-set""#),
+        "every step logs its outcome"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_set_secret_within_the_deadline() {
+    // A server that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let ctx = context(&[
+        ("PG_CONNECT_TIMEOUT", "5"),
+        ("DEADLINE_MARGIN_SECONDS", "1"),
+    ])
+    .await;
+    let user = db_user("unreachable_", "old-").await;
+    let mut value = db_json(&user, json!({}));
+    value["port"] = json!(port);
+    let arn = create_secret(&value, &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+
+    let started = Instant::now();
+    let err = invoke(&ctx, event("setSecret", &arn, &token), 4)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+
+    assert!(
+        took < Duration::from_secs(4),
+        "failed after {took:?}, past the deadline"
+    );
+    assert!(
+        matches!(err, RotateError::Login(_) | RotateError::Deadline { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&arn), "names the secret: {text}");
+    assert!(
+        text.contains("timeout") || text.contains("deadline"),
+        "{text}"
+    );
+    assert!(
+        can_login(&user.name, &user.password).await,
+        "AWSCURRENT still logs in"
+    );
+    assert_eq!(stages(&arn).await[&token], ["AWSPENDING"]);
+}
+
+#[tokio::test]
+async fn the_rotation_token_is_passed_to_put_secret_value() {
+    let ctx = context(&[]).await;
+    let user = db_user("token_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    let mut e = event("createSecret", &arn, &token);
+    e["RotationToken"] = json!(format!("rt-{}", rotor_testkit::random_hex(8)));
+    let out = invoke(&ctx, e, 60).await.unwrap();
+    assert_eq!(out["outcome"], "created");
+    assert!(value_at(&arn, "AWSPENDING").await["password"].is_string());
+}
