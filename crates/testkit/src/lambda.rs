@@ -185,6 +185,11 @@ impl Function {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
+    /// The function process's id (for `/proc/<pid>/status` and the like).
+    pub fn pid(&self) -> u32 {
+        self.function.lock().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// Whether the function's process is still running (it exits on a start-up error).
     pub fn is_running(&self) -> bool {
         self.function
