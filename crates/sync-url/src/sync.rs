@@ -280,3 +280,124 @@ fn token(pair: &Pair, source: &Source, target: &Target, parts: &UrlParts) -> Str
     .join("\n");
     Uuid::new_v5(&TOKEN_NAMESPACE, name.as_bytes()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RdsLookup;
+    use crate::source::SourceValues;
+
+    fn pair() -> Pair {
+        Pair {
+            source: "src".into(),
+            target: "dst".into(),
+            db_name: Some("setting-db".into()),
+            db_host: Some("setting-host".into()),
+            db_port: Some(6000),
+            db_username: Some("setting-user".into()),
+            sslmode: "require".into(),
+            rds: Some(RdsLookup::Instance("orders-1".into())),
+            format: TargetFormat::Url,
+        }
+    }
+
+    fn source(values: SourceValues) -> Source {
+        Source {
+            arn: "src-arn".into(),
+            version_id: "v1".into(),
+            values,
+        }
+    }
+
+    fn current() -> ParsedUrl {
+        dsn::parse("postgres://target-user:old@target-host:7000/target-db?x=1").unwrap()
+    }
+
+    fn only_password() -> SourceValues {
+        SourceValues {
+            password: Some(SecretString::from("pw")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_source_wins_over_everything() {
+        let values = SourceValues {
+            username: Some("u".into()),
+            password: Some(SecretString::from("pw")),
+            host: Some("source-host".into()),
+            port: Some(5000),
+            dbname: Some("source-db".into()),
+        };
+        let endpoint = Some(("rds-host".to_owned(), 5439));
+        let (parts, from) = resolve(&pair(), &source(values), endpoint, &current()).unwrap();
+        assert_eq!(
+            (
+                parts.user.as_str(),
+                parts.host.as_str(),
+                parts.port,
+                parts.dbname.as_str()
+            ),
+            ("u", "source-host", 5000, "source-db")
+        );
+        assert_eq!(
+            (from.user, from.host, from.port, from.dbname),
+            ("source", "source", "source", "source")
+        );
+    }
+
+    #[test]
+    fn the_rds_endpoint_wins_over_the_settings_and_the_settings_over_the_target() {
+        let endpoint = Some(("rds-host".to_owned(), 5439));
+        let (parts, from) =
+            resolve(&pair(), &source(only_password()), endpoint, &current()).unwrap();
+        assert_eq!((parts.host.as_str(), parts.port), ("rds-host", 5439));
+        assert_eq!((from.host, from.port), ("rds", "rds"));
+        assert_eq!(
+            (parts.user.as_str(), parts.dbname.as_str()),
+            ("setting-user", "setting-db")
+        );
+        assert_eq!(
+            parts.extra_query,
+            vec!["x=1"],
+            "the target's other parameters are kept"
+        );
+    }
+
+    #[test]
+    fn the_targets_url_is_the_last_resort_and_the_port_defaults_to_5432() {
+        let mut bare = pair();
+        bare.db_name = None;
+        bare.db_host = None;
+        bare.db_port = None;
+        bare.db_username = None;
+        bare.rds = None;
+        let (parts, from) = resolve(&bare, &source(only_password()), None, &current()).unwrap();
+        assert_eq!(
+            (
+                parts.user.as_str(),
+                parts.host.as_str(),
+                parts.port,
+                parts.dbname.as_str()
+            ),
+            ("target-user", "target-host", 7000, "target-db")
+        );
+        assert_eq!(from.host, "target");
+        let (parts, from) = resolve(
+            &bare,
+            &source(only_password()),
+            None,
+            &dsn::parse("postgres://u@h/d").unwrap(),
+        )
+        .unwrap();
+        assert_eq!((parts.port, from.port), (DEFAULT_PORT, "default"));
+        let err =
+            resolve(&bare, &source(only_password()), None, &ParsedUrl::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("no user name for the URL in dst"),
+            "{text}"
+        );
+        assert!(text.contains("DB_USERNAME"), "{text}");
+    }
+}
