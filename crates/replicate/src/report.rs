@@ -149,13 +149,21 @@ impl Report {
             self.source_region,
             self.failures.len()
         );
-        for f in &self.failures {
+        // SNS takes 256 KB; a region failing for every item must not make the report fail.
+        const LISTED: usize = 1000;
+        for f in self.failures.iter().take(LISTED) {
             out.push_str(&format!(
                 "- {} {} -> {}: {}\n",
                 f.kind.as_str(),
                 f.name,
                 f.region,
                 f.cause
+            ));
+        }
+        if self.failures.len() > LISTED {
+            out.push_str(&format!(
+                "- ... and {} more (see the function's log)\n",
+                self.failures.len() - LISTED
             ));
         }
         let line = |t: &Tally| {
