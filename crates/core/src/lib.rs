@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod invocation;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -165,7 +165,7 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report,
     let started = Instant::now();
     let before = ctx.calls.snapshot();
     let deadline = Deadline::from_lambda(
-        event.context.deadline,
+        &event.context,
         Duration::from_secs(ctx.config.deadline_margin_secs),
     );
     let trigger = match event::classify(&event.payload, &ctx.config) {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future::join_all, stream};
 use rotor_core::error::AwsError;
@@ -21,19 +21,11 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// `deadline_ms` is the Lambda deadline in milliseconds since the epoch; 0 (a direct
-    /// library call, no runtime) means none.
-    pub fn from_lambda(deadline_ms: u64, margin: Duration) -> Self {
-        if deadline_ms == 0 {
-            return Self { at: None };
-        }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    /// The invocation's deadline less `margin`; none for a direct library call.
+    pub fn from_lambda(ctx: &lambda_runtime::Context, margin: Duration) -> Self {
         Self {
-            at: Some(Instant::now() + left.saturating_sub(margin)),
+            at: rotor_core::invocation::time_left(ctx)
+                .map(|left| Instant::now() + left.saturating_sub(margin)),
         }
     }
 
