@@ -67,18 +67,18 @@ elf_problem() {
 }
 
 failed=0
-printf '\n%-18s %-28s %12s %9s\n' function binary bytes MiB
+printf '\n%-18s %-42s %12s %9s\n' function binary bytes MiB
 for fn in "${functions[@]}"; do
     f=$build_dir/$fn/bootstrap
     if [ ! -f "$f" ]; then
-        printf '%-18s %-28s %s\n' "$fn" "$f" "MISSING"
+        printf '%-18s %-42s %s\n' "$fn" "$f" "MISSING"
         failed=1
         continue
     fi
     problem=$(elf_problem "$f")
     [ -x "$f" ] || problem=${problem:-"not executable (mode $(stat -c %a "$f"))"}
     bytes=$(stat -c %s "$f")
-    printf '%-18s %-28s %12d %9s' "$fn" "$f" "$bytes" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')"
+    printf '%-18s %-42s %12d %9s' "$fn" "$f" "$bytes" "$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')"
     if [ -n "$problem" ]; then
         printf '  BAD: %s\n' "$problem"
         failed=1
