@@ -55,10 +55,24 @@ fn the_four_rotation_step_fixtures_parse_as_rotation_events() {
 }
 
 #[test]
-fn the_scheduled_fixture_parses_as_an_eventbridge_schedule() {
-    let event: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_str(&read("scheduled.json")).unwrap();
-    assert_eq!(event.detail_type, "Scheduled Event");
-    assert_eq!(event.source, "aws.events");
-    assert!(event.time.is_some());
+fn every_eventbridge_fixture_parses_as_an_eventbridge_event() {
+    let mut schedules = 0;
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("\"detail-type\"") {
+            continue;
+        }
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(event.time.is_some(), "{}: no time", path.display());
+        if event.detail_type == "Scheduled Event" {
+            assert_eq!(event.source, "aws.events", "{}", path.display());
+            schedules += 1;
+        }
+    }
+    assert!(
+        schedules >= 3,
+        "a schedule fixture for sync-url, replicate and audit"
+    );
 }

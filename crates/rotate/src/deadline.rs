@@ -1,12 +1,9 @@
 //! The time a step may use: the invocation's deadline minus a reserve, so the function
 //! reports a clear error instead of being killed mid-step by Lambda.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// Deadlines below this (2001-09-09 as epoch milliseconds) are durations, not times.
-const RELATIVE_BELOW_MS: u64 = 1_000_000_000_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
@@ -17,20 +14,12 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// From the Lambda context's deadline (milliseconds since the epoch; 0 means none).
+    /// From the Lambda context's deadline, keeping `margin` in reserve.
     pub fn from_context(ctx: &lambda_runtime::Context, margin: Duration) -> Self {
-        if ctx.deadline == 0 {
-            return Self::none();
+        match rotor_core::invocation::time_left(ctx) {
+            None => Self::none(),
+            Some(left) => Self::after(left.saturating_sub(margin), margin),
         }
-        let left = if ctx.deadline < RELATIVE_BELOW_MS {
-            // cargo-lambda's local emulator sends the time allowed (600000), not a time.
-            Duration::from_millis(ctx.deadline)
-        } else {
-            ctx.deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-        };
-        Self::after(left.saturating_sub(margin), margin)
     }
 
     /// A deadline `budget` from now.
@@ -83,6 +72,8 @@ impl Deadline {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     #[tokio::test]
