@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod sync;
 
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use aws_config::SdkConfig;
 use aws_smithy_types::retry::RetryConfig;
@@ -161,7 +162,10 @@ impl From<ReplicateError> for lambda_runtime::Diagnostic {
 /// Handles one invocation: a scheduled full sync or a CloudTrail API-call event.
 pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
     let span = tracing::info_span!("replicate", request_id = %event.context.request_id);
-    let _enter = span.enter();
+    run(event, ctx).instrument(span).await
+}
+
+async fn run(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
     let started = Instant::now();
     let before = ctx.calls.snapshot();
     let deadline = Deadline::from_lambda(
