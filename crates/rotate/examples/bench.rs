@@ -14,7 +14,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_testkit::lambda::{self, built_binary, moto_env};
 use rotor_testkit::{moto, postgres, random_hex, unique};
@@ -81,19 +80,7 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .arn
             .context("no ARN")?;
-        let token = format!("{}-{}", random_hex(8), random_hex(12));
-        let _ = sm
-            .rotate_secret()
-            .secret_id(&arn)
-            .client_request_token(&token)
-            .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:rotor-rotate")
-            .rotation_rules(
-                RotationRulesType::builder()
-                    .automatically_after_days(30)
-                    .build(),
-            )
-            .send()
-            .await;
+        let token = rotor_testkit::rotation::begin(&sm, &arn).await;
         let started = Instant::now();
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});

@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_testkit::lambda::{self, built_binary, moto_env};
 use rotor_testkit::{moto, postgres, random_hex, unique, workspace_root};
@@ -52,19 +51,7 @@ async fn main() -> anyhow::Result<()> {
     // What Secrets Manager does first: rotation on, an empty AWSPENDING version under a
     // new token. (moto then fails to call the function it was given, which does not
     // exist there: the steps below are that call.)
-    let token = format!("{}-{}", random_hex(8), random_hex(12));
-    let _ = sm
-        .rotate_secret()
-        .secret_id(&arn)
-        .client_request_token(&token)
-        .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:rotor-rotate")
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await;
+    let token = rotor_testkit::rotation::begin(&sm, &arn).await;
     println!("rotation started:   version {token} is AWSPENDING");
 
     let mut env = moto_env(REGION);
@@ -103,12 +90,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // What Secrets Manager does after a successful finishSecret.
-    sm.update_secret_version_stage()
-        .secret_id(&arn)
-        .version_stage("AWSPENDING")
-        .remove_from_version_id(&token)
-        .send()
-        .await?;
+    rotor_testkit::rotation::end(&sm, &arn, &token).await;
 
     let current = sm
         .get_secret_value()

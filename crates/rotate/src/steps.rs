@@ -366,6 +366,40 @@ async fn create_db(
 
 // ---------------------------------------------------------------- setSecret
 
+/// What both setSecret flavours check first: the pending version must name the same host
+/// as the current one; and if the pending credentials already log in, the password was
+/// set by an earlier attempt and the step is done.
+async fn pending_already_set(
+    config: &crate::config::Config,
+    deadline: &Deadline,
+    id: &str,
+    current: &DbCredentials,
+    pending: &DbCredentials,
+) -> Result<bool, RotateError> {
+    let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
+    if Some(host) != current.host_opt() {
+        return Err(RotateError::Mismatch {
+            secret: id.to_owned(),
+            what: "host",
+        });
+    }
+    let tls = tls_for(config, pending, id)?;
+    let as_pending = Login {
+        creds: pending,
+        credential: Credential::Pending,
+        tls: &tls,
+        dbname: None,
+    };
+    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
+        tracing::info!(
+            outcome = "already-set",
+            "the pending credentials already log in"
+        );
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 async fn set_single(
     ctx: &Context,
     event: &RotationEvent,
@@ -381,25 +415,7 @@ async fn set_single(
             what: "username",
         });
     }
-    let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
-    if Some(host) != current.host_opt() {
-        return Err(RotateError::Mismatch {
-            secret: id.to_owned(),
-            what: "host",
-        });
-    }
-    let tls = tls_for(config, &pending, id)?;
-    let as_pending = Login {
-        creds: &pending,
-        credential: Credential::Pending,
-        tls: &tls,
-        dbname: None,
-    };
-    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
-        tracing::info!(
-            outcome = "already-set",
-            "the pending credentials already log in"
-        );
+    if pending_already_set(config, deadline, id, current, &pending).await? {
         return Ok(Outcome::AlreadySet);
     }
 
@@ -423,7 +439,7 @@ async fn set_single(
     if client.is_none()
         && let Some(previous) = read_db(ctx, id, PREVIOUS, None).await?
     {
-        if previous.username() == pending.username() && previous.host_opt() == Some(host) {
+        if previous.username() == pending.username() && previous.host_opt() == pending.host_opt() {
             let previous_tls = tls_for(config, &previous, id)?;
             let as_previous = Login {
                 creds: &previous,
@@ -498,25 +514,7 @@ async fn set_alternating(
             ),
         ));
     }
-    let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
-    if Some(host) != current.host_opt() {
-        return Err(RotateError::Mismatch {
-            secret: id.to_owned(),
-            what: "host",
-        });
-    }
-    let tls = tls_for(config, &pending, id)?;
-    let as_pending = Login {
-        creds: &pending,
-        credential: Credential::Pending,
-        tls: &tls,
-        dbname: None,
-    };
-    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
-        tracing::info!(
-            outcome = "already-set",
-            "the pending credentials already log in"
-        );
+    if pending_already_set(config, deadline, id, current, &pending).await? {
         return Ok(Outcome::AlreadySet);
     }
     // The current user must still work: rotating its twin while it is broken would leave

@@ -10,6 +10,7 @@ pub mod logs;
 mod moto;
 mod postgres;
 mod process;
+pub mod rotation;
 
 pub use moto::{Moto, moto};
 pub use postgres::{Postgres, postgres};

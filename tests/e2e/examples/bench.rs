@@ -12,7 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_e2e::{fixture, with};
 use rotor_testkit::lambda::{self, Function, moto_env};
@@ -134,40 +133,6 @@ async fn db_secret() -> (String, String) {
     (arn, user)
 }
 
-async fn begin_rotation(arn: &str) -> String {
-    let token = format!("{}-{}", random_hex(8), random_hex(12));
-    let _ = moto()
-        .secrets(REGION)
-        .await
-        .rotate_secret()
-        .secret_id(arn)
-        .client_request_token(&token)
-        .rotation_lambda_arn(format!(
-            "arn:aws:lambda:{REGION}:123456789012:function:rotor-rotate"
-        ))
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await;
-    token
-}
-
-async fn end_rotation(arn: &str, token: &str) {
-    moto()
-        .secrets(REGION)
-        .await
-        .update_secret_version_stage()
-        .secret_id(arn)
-        .version_stage("AWSPENDING")
-        .remove_from_version_id(token)
-        .send()
-        .await
-        .expect("remove AWSPENDING");
-}
-
 const STEPS: [&str; 4] = [
     "rotate-create-secret.json",
     "rotate-set-secret.json",
@@ -187,7 +152,7 @@ async fn main() {
         pg.ca_file.to_string_lossy().into_owned(),
     ));
     let (arn, _) = db_secret().await;
-    let token = begin_rotation(&arn).await;
+    let token = rotor_testkit::rotation::begin(&moto().secrets(REGION).await, &arn).await;
     let rotate = lambda::start(&release_binary("rotor-rotate"), &env);
     for step in &STEPS[..2] {
         let event = with(
@@ -214,7 +179,7 @@ async fn main() {
     let mut rotations = Vec::new();
     for _ in 0..ROUNDS {
         let (arn, _) = db_secret().await;
-        let token = begin_rotation(&arn).await;
+        let token = rotor_testkit::rotation::begin(&moto().secrets(REGION).await, &arn).await;
         let started = Instant::now();
         for step in STEPS {
             let event = with(
@@ -227,7 +192,7 @@ async fn main() {
             rotate.invoke(&event).await.expect(step);
         }
         rotations.push(started.elapsed());
-        end_rotation(&arn, &token).await;
+        rotor_testkit::rotation::end(&moto().secrets(REGION).await, &arn, &token).await;
     }
     let rotation = median(rotations);
 

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_e2e::{binary, fixture, invoke_cli, with};
 use rotor_testkit::lambda::{self, moto_env};
@@ -37,33 +36,6 @@ async fn current_value(arn: &str) -> String {
         .expect("GetSecretValue")
         .secret_string
         .expect("a string secret")
-}
-
-/// What Secrets Manager does before it invokes createSecret: rotation on, an empty
-/// AWSPENDING version under a new token (moto then fails to call the made-up Lambda).
-async fn begin_rotation(arn: &str) -> String {
-    let token = format!("{}-{}", random_hex(8), random_hex(12));
-    let _ = moto()
-        .secrets(REGION)
-        .await
-        .rotate_secret()
-        .secret_id(arn)
-        .client_request_token(&token)
-        .rotation_lambda_arn(format!(
-            "arn:aws:lambda:{REGION}:123456789012:function:rotor-rotate"
-        ))
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await;
-    assert_eq!(
-        stages(arn).await.get(&token),
-        Some(&vec!["AWSPENDING".to_owned()])
-    );
-    token
 }
 
 #[tokio::test]
@@ -112,7 +84,7 @@ async fn a_rotation_step_by_step_then_a_url_sync_work_through_the_emulator() {
         "a bad event changes no password"
     );
 
-    let token = begin_rotation(&arn).await;
+    let token = rotor_testkit::rotation::begin(&sm, &arn).await;
     for file in [
         "rotate-create-secret.json",
         "rotate-set-secret.json",
@@ -129,13 +101,7 @@ async fn a_rotation_step_by_step_then_a_url_sync_work_through_the_emulator() {
         invoke_cli(&rotate, &event).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     // Secrets Manager removes AWSPENDING itself after a successful rotation.
-    sm.update_secret_version_stage()
-        .secret_id(&arn)
-        .version_stage("AWSPENDING")
-        .remove_from_version_id(&token)
-        .send()
-        .await
-        .unwrap();
+    rotor_testkit::rotation::end(&sm, &arn, &token).await;
     let stages_after = stages(&arn).await;
     assert_eq!(
         stages_after.get(&token),

@@ -12,7 +12,6 @@ use rotor_testkit::{moto, postgres, random_hex, unique};
 use serde_json::{Value, json};
 
 pub const REGION: &str = "us-east-1";
-const NO_SUCH_LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:played-by-the-test";
 
 /// A rotation context pointed at moto, trusting the test server's CA, with `extra` settings.
 pub async fn context(extra: &[(&str, &str)]) -> Context {
@@ -77,41 +76,14 @@ pub async fn create_secret(value: &Value, tags: &[(&str, &str)]) -> String {
     req.send().await.expect("CreateSecret").arn.expect("arn")
 }
 
-/// What Secrets Manager does before it calls createSecret: rotation enabled and an empty
-/// AWSPENDING version under a new token. (moto then fails to call the made-up function.)
+/// What Secrets Manager does before it calls createSecret.
 pub async fn begin_rotation(arn: &str) -> String {
-    let token = format!("{}-{}", random_hex(8), random_hex(12));
-    let _ = sm()
-        .await
-        .rotate_secret()
-        .secret_id(arn)
-        .client_request_token(&token)
-        .rotation_lambda_arn(NO_SUCH_LAMBDA)
-        .rotation_rules(
-            aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await;
-    assert_eq!(
-        stages(arn).await.get(&token).map(Vec::as_slice),
-        Some(["AWSPENDING".to_owned()].as_slice()),
-        "the rotation is set up"
-    );
-    token
+    rotor_testkit::rotation::begin(&sm().await, arn).await
 }
 
 /// What Secrets Manager does after finishSecret succeeds.
 pub async fn end_rotation(arn: &str, token: &str) {
-    sm().await
-        .update_secret_version_stage()
-        .secret_id(arn)
-        .version_stage("AWSPENDING")
-        .remove_from_version_id(token)
-        .send()
-        .await
-        .expect("remove AWSPENDING");
+    rotor_testkit::rotation::end(&sm().await, arn, token).await
 }
 
 pub fn event(step: &str, arn: &str, token: &str) -> Value {
