@@ -2,8 +2,8 @@
 //! AWS calls made, the time taken and the peak memory of the audit.
 //!
 //! ```text
-//! cargo run -p rotor-audit --example bench --release
-//! BENCH_SECRETS=10000 cargo run -p rotor-audit --example bench --release
+//! cargo run -p rotor-audit --example audit_bench --release
+//! BENCH_SECRETS=10000 cargo run -p rotor-audit --example audit_bench --release
 //! ```
 //!
 //! moto answers far faster than AWS but does more work per ListSecrets page (it filters

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo build --release -p rotor-rotate --bin rotor-rotate
-//! cargo run --release -p rotor-rotate --example bench -- [rounds]
+//! cargo run --release -p rotor-rotate --example rotate_bench -- [rounds]
 //! ```
 //!
 //! The time of a rotation includes moto's (Python) answers and three SCRAM logins, each

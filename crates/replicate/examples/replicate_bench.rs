@@ -2,7 +2,7 @@
 //! local moto server, then a run with nothing to do. Prints API call counts and times
 //! (moto answers each call in milliseconds, so the debug build measures the same thing).
 //!
-//!     cargo run -p rotor-replicate --example bench [-- <parameters>]
+//!     cargo run -p rotor-replicate --example replicate_bench [-- <parameters>]
 
 use std::time::Instant;
 
