@@ -110,7 +110,7 @@ pub async fn sync_pair(ctx: &Context, pair: &Pair) -> Result<(PairOutcome, Origi
 }
 
 /// Picks every part in the documented order: the source secret, the RDS lookup (host and
-/// port), the pair's settings, the target's current URL; the port defaults to 5432.
+/// port), the pair's settings, the target's current URL (whose missing port means 5432).
 pub fn resolve(
     pair: &Pair,
     source: &Source,
@@ -127,10 +127,10 @@ pub fn resolve(
         Some((h, p)) => (Some(h), Some(p)),
         None => (None, None),
     };
-    let rds_var = pair
+    let rds_said = pair
         .rds
         .as_ref()
-        .map(|l| format!("the RDS lookup ({})", l.var()))
+        .map(|l| format!("the RDS lookup ({}) gave none", l.var()))
         .unwrap_or_else(|| "no RDS lookup is configured".into());
 
     let (user, user_from) = first([
@@ -156,18 +156,30 @@ pub fn resolve(
         missing(
             "host",
             format!(
-                "the source secret has no `host`, {rds_var} gave none, DB_HOST is not set, \
+                "the source secret has no `host`, {rds_said}, DB_HOST is not set, \
                  and the target's current URL has none"
             ),
         )
     })?;
+    // A target URL without a port means PostgreSQL's default port, as libpq reads it.
+    let target_port = current
+        .port
+        .or_else(|| current.host.as_ref().map(|_| DEFAULT_PORT));
     let (port, port_from) = first([
         (v.port, "source"),
         (rds_port, "rds"),
         (pair.db_port, "setting"),
-        (current.port, "target"),
+        (target_port, "target"),
     ])
-    .unwrap_or((DEFAULT_PORT, "default"));
+    .ok_or_else(|| {
+        missing(
+            "port",
+            format!(
+                "the source secret has no `port`, {rds_said}, DB_PORT is not set, \
+                 and the target has no current URL"
+            ),
+        )
+    })?;
     let (dbname, dbname_from) = first([
         (v.dbname.clone(), "source"),
         (pair.db_name.clone(), "setting"),
@@ -365,7 +377,7 @@ mod tests {
     }
 
     #[test]
-    fn the_targets_url_is_the_last_resort_and_the_port_defaults_to_5432() {
+    fn the_targets_url_is_the_last_resort_and_a_port_less_url_means_5432() {
         let mut bare = pair();
         bare.db_name = None;
         bare.db_host = None;
@@ -390,7 +402,7 @@ mod tests {
             &dsn::parse("postgres://u@h/d").unwrap(),
         )
         .unwrap();
-        assert_eq!((parts.port, from.port), (DEFAULT_PORT, "default"));
+        assert_eq!((parts.port, from.port), (DEFAULT_PORT, "target"));
         let err =
             resolve(&bare, &source(only_password()), None, &ParsedUrl::default()).unwrap_err();
         let text = err.to_string();
@@ -399,5 +411,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("DB_USERNAME"), "{text}");
+    }
+
+    #[test]
+    fn a_port_found_nowhere_is_an_error_naming_it() {
+        let mut bare = pair();
+        bare.db_port = None;
+        bare.rds = None;
+        let err =
+            resolve(&bare, &source(only_password()), None, &ParsedUrl::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("port"), "{text}");
+        assert!(text.contains("DB_PORT"), "{text}");
     }
 }

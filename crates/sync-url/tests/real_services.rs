@@ -696,6 +696,7 @@ async fn a_target_that_cannot_be_written_is_a_clear_error() {
         ("CUSTOM_SECRET_ARN", &missing),
         ("DB_HOST", "db.internal"),
         ("DB_NAME", "orders"),
+        ("DB_PORT", "5432"),
     ])
     .await;
     let err = invoke(&ctx, scheduled()).await.unwrap_err();
@@ -776,6 +777,7 @@ async fn a_target_holding_something_other_than_a_url_is_never_overwritten() {
             ("CUSTOM_SECRET_ARN", &id),
             ("TARGET_FORMAT", format),
             ("DB_HOST", "h"),
+            ("DB_PORT", "5432"),
             ("DB_NAME", "d"),
         ])
         .await;
@@ -866,6 +868,7 @@ async fn every_sync_url_event_fixture_syncs_its_source() {
             ("RDS_SECRET_ARN", &source),
             ("CUSTOM_SECRET_ARN", &target),
             ("DB_HOST", "h"),
+            ("DB_PORT", "5432"),
             ("DB_NAME", "d"),
         ])
         .await;
@@ -917,7 +920,7 @@ async fn one_failing_pair_does_not_stop_the_others() {
     let bad_target = Untouched::new(&sm).await;
     let list = json!([
         {"RDS_SECRET_ARN": bad_source, "CUSTOM_SECRET_ARN": bad_target.id},
-        {"RDS_SECRET_ARN": good_source, "CUSTOM_SECRET_ARN": good_target, "DB_HOST": "h", "DB_NAME": "d"},
+        {"RDS_SECRET_ARN": good_source, "CUSTOM_SECRET_ARN": good_target, "DB_HOST": "h", "DB_PORT": "5432", "DB_NAME": "d"},
     ])
     .to_string();
     let ctx = context(&[("SYNC_PAIRS", &list)]).await;
