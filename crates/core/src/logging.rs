@@ -113,6 +113,37 @@ mod tests {
         )
     }
 
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_subscriber_drops_capped_events_even_at_trace() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = subscriber(move || writer.clone(), LevelFilter::TRACE, None, true);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "tokio_postgres::query", "executing ALTER ROLE canary-statement");
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "transmitting canary-body");
+            tracing::trace!(target: "rotor_rotate::steps", "own trace line kept");
+        });
+        let written = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(written.contains("own trace line kept"), "{written}");
+        assert!(
+            !written.contains("canary-statement") && !written.contains("canary-body"),
+            "{written}"
+        );
+    }
+
     #[test]
     fn sdk_request_dumps_and_postgres_statements_are_never_written() {
         assert!(!allowed(&meta(

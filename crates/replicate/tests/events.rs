@@ -297,24 +297,8 @@ async fn a_create_secret_event_starts_native_replication_to_both_targets() {
 async fn a_secret_replicated_to_one_target_gets_the_other_too() {
     let n = Names::new();
     let ctx = n.context(&[]).await;
-    let sm = moto().secrets(SOURCE).await;
     let name = n.secret("partly");
-    sm.create_secret()
-        .name(&name)
-        .secret_string("x")
-        .send()
-        .await
-        .unwrap();
-    sm.replicate_secret_to_regions()
-        .secret_id(&name)
-        .add_replica_regions(
-            aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
-                .region(WEST)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    replicated_secret(&name, &[WEST]).await;
     let report = invoke_ok(
         &ctx,
         secret_event("replicate-create-secret.json", &name, None),

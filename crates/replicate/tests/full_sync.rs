@@ -4,7 +4,7 @@
 
 mod common;
 
-use aws_sdk_secretsmanager::types::{ReplicaRegionType, Tag as SecretTag};
+use aws_sdk_secretsmanager::types::Tag as SecretTag;
 use aws_sdk_ssm::types::ParameterType;
 use common::*;
 use futures::{StreamExt, stream};
@@ -298,19 +298,7 @@ async fn a_secret_tagged_not_to_replicate_loses_its_replicas_so_it_can_be_delete
     let ctx = n.context(&[]).await;
     let sm = moto().secrets(SOURCE).await;
     let name = n.secret("retired");
-    sm.create_secret()
-        .name(&name)
-        .secret_string("x")
-        .send()
-        .await
-        .unwrap();
-    sm.replicate_secret_to_regions()
-        .secret_id(&name)
-        .add_replica_regions(ReplicaRegionType::builder().region(WEST).build())
-        .add_replica_regions(ReplicaRegionType::builder().region(EU).build())
-        .send()
-        .await
-        .unwrap();
+    replicated_secret(&name, &[WEST, EU]).await;
     assert!(
         sm.delete_secret().secret_id(&name).send().await.is_err(),
         "a primary with replicas cannot be deleted"

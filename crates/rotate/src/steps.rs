@@ -336,14 +336,7 @@ async fn create_db(
         }
         next = next.with_username(&username);
     }
-    if secret::value(&ctx.secrets, id, PENDING, Some(&event.token))
-        .await?
-        .is_some()
-    {
-        tracing::info!(
-            outcome = "already-created",
-            "AWSPENDING already has a value"
-        );
+    if pending_already_created(ctx, event).await? {
         return Ok(Outcome::AlreadyCreated);
     }
     let password = secret::random_password(&ctx.secrets, id, &ctx.config.password).await?;
@@ -362,6 +355,24 @@ async fn create_db(
         "stored new credentials as AWSPENDING"
     );
     Ok(Outcome::Created)
+}
+
+/// createSecret's retry check: a value under the token means an earlier attempt stored
+/// it, and it must not be replaced (setSecret may already have used it).
+async fn pending_already_created(
+    ctx: &Context,
+    event: &RotationEvent,
+) -> Result<bool, RotateError> {
+    let stored = secret::value(&ctx.secrets, &event.secret_id, PENDING, Some(&event.token))
+        .await?
+        .is_some();
+    if stored {
+        tracing::info!(
+            outcome = "already-created",
+            "AWSPENDING already has a value"
+        );
+    }
+    Ok(stored)
 }
 
 // ---------------------------------------------------------------- setSecret
@@ -660,14 +671,7 @@ async fn app_step(
     let id = event.secret_id.as_str();
     match event.step {
         Step::CreateSecret => {
-            if secret::value(&ctx.secrets, id, PENDING, Some(&event.token))
-                .await?
-                .is_some()
-            {
-                tracing::info!(
-                    outcome = "already-created",
-                    "AWSPENDING already has a value"
-                );
+            if pending_already_created(ctx, event).await? {
                 return Ok(Outcome::AlreadyCreated);
             }
             let mut fresh = Vec::with_capacity(keys.len());

@@ -226,3 +226,23 @@ pub async fn read(region: &str, name: &str) -> Option<Read> {
 pub async fn exists(region: &str, name: &str) -> bool {
     read(region, name).await.is_some()
 }
+
+/// A secret in the source region already replicated (by someone else) to `regions`.
+pub async fn replicated_secret(name: &str, regions: &[&str]) {
+    let sm = moto().secrets(SOURCE).await;
+    sm.create_secret()
+        .name(name)
+        .secret_string("x")
+        .send()
+        .await
+        .expect("CreateSecret");
+    let mut replicate = sm.replicate_secret_to_regions().secret_id(name);
+    for region in regions {
+        replicate = replicate.add_replica_regions(
+            aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
+                .region(*region)
+                .build(),
+        );
+    }
+    replicate.send().await.expect("ReplicateSecretToRegions");
+}
