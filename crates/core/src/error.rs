@@ -100,13 +100,26 @@ impl AwsError {
     }
 }
 
+/// What went wrong before a request reached the service, with the transport's root cause
+/// (DNS, TCP or TLS: "Connection refused", "invalid peer certificate: UnknownIssuer"). A
+/// dispatch failure happens while connecting, so its causes never hold request content.
 fn dispatch_message(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
-    if d.is_timeout() {
-        "timed out connecting to the endpoint".to_owned()
+    let what = if d.is_timeout() {
+        "timed out connecting to the endpoint"
     } else if d.is_io() {
-        "could not reach the endpoint (connection failed)".to_owned()
+        "could not reach the endpoint"
     } else {
-        "could not send the request".to_owned()
+        "could not send the request"
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = d
+        .as_connector_error()
+        .map(|e| e as &(dyn std::error::Error + 'static));
+    while let Some(next) = cause.and_then(|e| e.source()) {
+        cause = Some(next);
+    }
+    match cause {
+        Some(root) => format!("{what}: {root}"),
+        None => what.to_owned(),
     }
 }
 

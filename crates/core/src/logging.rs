@@ -1,5 +1,8 @@
 //! Logging set-up: JSON lines on Lambda when its log format is JSON, readable text
-//! elsewhere; level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO.
+//! elsewhere; level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO. `RUST_LOG`
+//! takes comma-separated `level` and `target=level` directives (a plain target filter, not
+//! tracing-subscriber's `EnvFilter`, whose regular-expression engine would cost every binary
+//! about 200 KB for span and field filters a Lambda function never needs).
 //!
 //! Whatever the level asked for, dependencies that dump payloads are capped: at TRACE
 //! the AWS SDK logs every request it sends with the `Debug` of its body (boxed today, but
@@ -10,7 +13,7 @@
 use std::str::FromStr;
 
 use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
+use tracing_subscriber::filter::{LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
@@ -39,8 +42,33 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
     }
 }
 
+/// The filter for `RUST_LOG`-style `directives` over a default `level`: `level` sets the
+/// default, `target=level` the level of a target and its children (`target` alone means
+/// TRACE). Directives that do not parse are skipped, as `EnvFilter::parse_lossy` does.
+pub fn targets(level: LevelFilter, directives: &str) -> Targets {
+    let mut targets = Targets::new().with_default(level);
+    for directive in directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        match directive.rsplit_once('=') {
+            Some((target, level)) => {
+                if let (false, Ok(level)) = (target.is_empty(), LevelFilter::from_str(level)) {
+                    targets = targets.with_target(target, level);
+                }
+            }
+            None => match LevelFilter::from_str(directive) {
+                Ok(level) => targets = targets.with_default(level),
+                Err(_) => targets = targets.with_target(directive, LevelFilter::TRACE),
+            },
+        }
+    }
+    targets
+}
+
 /// A subscriber writing to `writer` at `level` (or the `RUST_LOG`-style directives in
-/// `directives`), JSON or text, with the payload caps applied.
+/// `directives`, see [`targets`]), JSON or text, with the payload caps applied.
 pub fn subscriber<W>(
     writer: W,
     level: LevelFilter,
@@ -50,9 +78,7 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .parse_lossy(directives.unwrap_or_default());
+    let filter = targets(level, directives.unwrap_or_default());
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time()
@@ -142,6 +168,30 @@ mod tests {
             !written.contains("canary-statement") && !written.contains("canary-body"),
             "{written}"
         );
+    }
+
+    #[test]
+    fn directives_set_the_default_and_per_target_levels() {
+        let filter = targets(
+            LevelFilter::INFO,
+            "warn, rotor_rotate=debug,aws_config=error",
+        );
+        assert_eq!(filter.default_level(), Some(LevelFilter::WARN));
+        assert!(filter.would_enable("rotor_rotate::steps", &Level::DEBUG));
+        assert!(!filter.would_enable("rotor_rotate::steps", &Level::TRACE));
+        assert!(!filter.would_enable("aws_config::loader", &Level::WARN));
+        assert!(!filter.would_enable("hyper", &Level::INFO));
+        assert!(filter.would_enable("hyper", &Level::WARN));
+    }
+
+    #[test]
+    fn directives_that_do_not_parse_are_skipped() {
+        let filter = targets(LevelFilter::INFO, "rotor_rotate=loud,=debug,,");
+        assert_eq!(filter.default_level(), Some(LevelFilter::INFO));
+        assert!(!filter.would_enable("rotor_rotate", &Level::DEBUG));
+        assert!(filter.would_enable("rotor_rotate", &Level::INFO));
+        let filter = targets(LevelFilter::ERROR, "rotor_audit");
+        assert!(filter.would_enable("rotor_audit::checks", &Level::TRACE));
     }
 
     #[test]
