@@ -286,4 +286,43 @@ async fn main() {
         "Full four-step rotation through the emulator (median of {ROUNDS}): {}",
         ms(rotation)
     );
+    println!();
+    for line in targets(&rows) {
+        println!("{line}");
+    }
+}
+
+/// The targets, each with the worst figure: size under 10 MB (10,000,000 bytes) for
+/// the binaries Lambda runs (arm64), start-up under 30 ms, peak RSS under 40 MB.
+fn targets(rows: &[Row]) -> Vec<String> {
+    let worst = |f: &dyn Fn(&Row) -> Option<u64>| {
+        rows.iter().filter_map(|r| f(r).map(|v| (v, r.name))).max()
+    };
+    let verdict = |what: &str, worst: Option<(u64, &str)>, limit: u64, unit: &str| match worst {
+        None => format!("target {what}: not measured (run ./scripts/bench.sh --arm64)"),
+        Some((v, name)) => format!(
+            "target {what}: {} (largest: {name}, {v} {unit})",
+            if v < limit { "met" } else { "NOT met" }
+        ),
+    };
+    vec![
+        verdict(
+            "arm64 binary < 10 MB",
+            worst(&|r| r.arm64),
+            10_000_000,
+            "bytes",
+        ),
+        verdict(
+            "start-up < 30 ms",
+            worst(&|r| Some(r.startup.as_micros() as u64)),
+            30_000,
+            "µs",
+        ),
+        verdict(
+            "peak RSS < 40 MB",
+            worst(&|r| Some(r.rss_kib * 1024)),
+            40_000_000,
+            "bytes",
+        ),
+    ]
 }
