@@ -62,16 +62,39 @@ pub fn tls_for(config: &Config, creds: &DbCredentials, secret: &str) -> Result<T
     Ok(Tls::new(mode, config.ssl_root_cert.clone()))
 }
 
-/// A login: the credentials, which of them, and the database to use.
+/// A login: the credentials, which of them, their TLS settings and the database to use.
 pub struct Login<'a> {
     pub creds: &'a DbCredentials,
     pub credential: Credential,
-    pub tls: &'a Tls,
+    pub tls: Tls,
     /// Overrides the credentials' `dbname` (the master logs in to the child's database).
     pub dbname: Option<&'a str>,
 }
 
-impl Login<'_> {
+impl<'a> Login<'a> {
+    /// A login with `creds`, over the TLS settings [`tls_for`] gives them.
+    pub fn new(
+        config: &Config,
+        creds: &'a DbCredentials,
+        credential: Credential,
+        secret: &str,
+    ) -> Result<Self, RotateError> {
+        Ok(Login {
+            creds,
+            credential,
+            tls: tls_for(config, creds, secret)?,
+            dbname: None,
+        })
+    }
+
+    /// The same login to another database.
+    pub fn in_database(self, dbname: &'a str) -> Self {
+        Login {
+            dbname: Some(dbname),
+            ..self
+        }
+    }
+
     pub fn target(&self, secret: &str, connect_timeout: Duration) -> Result<Target, RotateError> {
         let mut target =
             Target::from_credentials(self.creds, connect_timeout).map_err(|source| {
@@ -115,7 +138,7 @@ pub async fn try_login(
     let target = login.target(secret, limit)?;
     // tokio-postgres' own timeout covers the TCP connect only; this one covers TLS and
     // the login exchange too (a server that accepts and then says nothing).
-    let result = match tokio::time::timeout(limit, target.connect(login.tls)).await {
+    let result = match tokio::time::timeout(limit, target.connect(&login.tls)).await {
         Ok(result) => result,
         Err(_) => Err(PgError::new(
             FailureKind::Timeout,
@@ -154,10 +177,10 @@ pub async fn try_login(
 /// The error for a login that did not work with any of the credentials tried.
 pub fn login_error(
     secret: &str,
-    creds: &DbCredentials,
-    tls: &Tls,
+    login: &Login<'_>,
     attempts: Vec<(Credential, PgError)>,
 ) -> RotateError {
+    let creds = login.creds;
     let summary = attempts
         .iter()
         .map(|(c, e)| format!("{} credentials: {e}", c.as_str()))
@@ -173,7 +196,7 @@ pub fn login_error(
         user: creds.username().to_owned(),
         host: creds.host_opt().unwrap_or("?").to_owned(),
         port: creds.port(),
-        tls: tls.mode.as_str().to_owned(),
+        tls: login.tls.mode.as_str().to_owned(),
         attempts: summary,
         source,
     }))

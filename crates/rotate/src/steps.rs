@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::Context;
 use crate::app;
 use crate::config::Strategy;
-use crate::database::{self, Credential, Login, login_error, tls_for, try_login};
+use crate::database::{self, Credential, Login, login_error, try_login};
 use crate::deadline::Deadline;
 use crate::error::RotateError;
 use crate::event::{RotationEvent, Step};
@@ -394,13 +394,7 @@ async fn pending_already_set(
             what: "host",
         });
     }
-    let tls = tls_for(config, pending, id)?;
-    let as_pending = Login {
-        creds: pending,
-        credential: Credential::Pending,
-        tls: &tls,
-        dbname: None,
-    };
+    let as_pending = Login::new(config, pending, Credential::Pending, id)?;
     if try_login(config, deadline, id, &as_pending).await?.is_ok() {
         tracing::info!(
             outcome = "already-set",
@@ -433,13 +427,7 @@ async fn set_single(
     // AWSCURRENT, else AWSPREVIOUS: the database may still hold the older password when
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
     let mut attempts = Vec::new();
-    let current_tls = tls_for(config, current, id)?;
-    let as_current = Login {
-        creds: current,
-        credential: Credential::Current,
-        tls: &current_tls,
-        dbname: None,
-    };
+    let as_current = Login::new(config, current, Credential::Current, id)?;
     let mut client = match try_login(config, deadline, id, &as_current).await? {
         Ok(client) => Some(client),
         Err(e) => {
@@ -451,13 +439,7 @@ async fn set_single(
         && let Some(previous) = read_db(ctx, id, PREVIOUS, None).await?
     {
         if previous.username() == pending.username() && previous.host_opt() == pending.host_opt() {
-            let previous_tls = tls_for(config, &previous, id)?;
-            let as_previous = Login {
-                creds: &previous,
-                credential: Credential::Previous,
-                tls: &previous_tls,
-                dbname: None,
-            };
+            let as_previous = Login::new(config, &previous, Credential::Previous, id)?;
             match try_login(config, deadline, id, &as_previous).await? {
                 Ok(c) => client = Some(c),
                 Err(e) => attempts.push((Credential::Previous, e)),
@@ -467,7 +449,7 @@ async fn set_single(
         }
     }
     let Some(mut client) = client else {
-        return Err(login_error(id, current, &current_tls, attempts));
+        return Err(login_error(id, &as_current, attempts));
     };
     database::set_password(&mut client, pending.username(), pending.password(), false)
         .await
@@ -530,37 +512,20 @@ async fn set_alternating(
     }
     // The current user must still work: rotating its twin while it is broken would leave
     // the application with no working credentials at all.
-    let current_tls = tls_for(config, current, id)?;
-    let as_current = Login {
-        creds: current,
-        credential: Credential::Current,
-        tls: &current_tls,
-        dbname: None,
-    };
+    let as_current = Login::new(config, current, Credential::Current, id)?;
     if let Err(e) = try_login(config, deadline, id, &as_current).await? {
-        return Err(login_error(
-            id,
-            current,
-            &current_tls,
-            vec![(Credential::Current, e)],
-        ));
+        return Err(login_error(id, &as_current, vec![(Credential::Current, e)]));
     }
 
     let master = master::resolve(ctx, &master_arn).await?;
-    let master_tls = tls_for(config, &master, &master_arn)?;
-    let as_master = Login {
-        creds: &master,
-        credential: Credential::Master,
-        tls: &master_tls,
-        dbname: Some(pending.dbname()),
-    };
+    let as_master =
+        Login::new(config, &master, Credential::Master, &master_arn)?.in_database(pending.dbname());
     let mut client = match try_login(config, deadline, id, &as_master).await? {
         Ok(c) => c,
         Err(e) => {
             return Err(login_error(
                 &master_arn,
-                &master,
-                &master_tls,
+                &as_master,
                 vec![(Credential::Master, e)],
             ));
         }
@@ -604,13 +569,7 @@ async fn test_db(
     let id = event.secret_id.as_str();
     let config = &ctx.config;
     let pending = pending_db(ctx, event).await?;
-    let tls = tls_for(config, &pending, id)?;
-    let login = Login {
-        creds: &pending,
-        credential: Credential::Pending,
-        tls: &tls,
-        dbname: None,
-    };
+    let login = Login::new(config, &pending, Credential::Pending, id)?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
@@ -628,8 +587,7 @@ async fn test_db(
         if waited + pause > config.test_retry || deadline.cap(pause) < pause {
             return Err(login_error(
                 id,
-                &pending,
-                &tls,
+                &login,
                 vec![(Credential::Pending, failure)],
             ));
         }
