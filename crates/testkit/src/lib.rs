@@ -14,7 +14,7 @@ mod process;
 pub mod rotation;
 
 pub use moto::{Moto, moto};
-pub use postgres::{Postgres, postgres};
+pub use postgres::{CLEARTEXT_USER, Postgres, other_postgres, postgres};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -33,8 +33,19 @@ pub struct Postgres {
     pub data_dir: PathBuf,
 }
 
+/// The role that the test servers authenticate with `password` (clear text over TLS)
+/// instead of SCRAM, for tests of what a client does when a server asks for it.
+pub const CLEARTEXT_USER: &str = "rotor_cleartext";
+
 /// The PostgreSQL server of this test binary, started on first use.
 pub fn postgres() -> &'static Postgres {
+    static PG: OnceLock<Postgres> = OnceLock::new();
+    PG.get_or_init(start)
+}
+
+/// A second, independent server (its own data, port, superuser password and CA), started
+/// on first use: for tests where a secret points at a server other than the master's.
+pub fn other_postgres() -> &'static Postgres {
     static PG: OnceLock<Postgres> = OnceLock::new();
     PG.get_or_init(start)
 }
@@ -141,12 +152,17 @@ fn start() -> Postgres {
          synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
     );
     append(&data_dir.join("postgresql.conf"), &conf);
-    // TLS only, password only: a plain-text connection finds no matching line.
+    // TLS only, password only: a plain-text connection finds no matching line. One role
+    // is asked for its password in clear text (over TLS), as a misconfigured or hostile
+    // server would.
     std::fs::write(
         data_dir.join("pg_hba.conf"),
-        "local all all scram-sha-256\n\
-         hostssl all all 127.0.0.1/32 scram-sha-256\n\
-         hostssl all all ::1/128 scram-sha-256\n",
+        format!(
+            "local all all scram-sha-256\n\
+             hostssl all {CLEARTEXT_USER} 127.0.0.1/32 password\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n\
+             hostssl all all ::1/128 scram-sha-256\n"
+        ),
     )
     .expect("write pg_hba.conf");
 
