@@ -8,7 +8,9 @@
 //! the AWS SDK logs every request it sends with the `Debug` of its body (boxed today, but
 //! an in-memory body prints verbatim: a PutSecretValue's `SecretString`), and
 //! tokio-postgres logs statements and parameters at DEBUG (an `ALTER ROLE` carries a
-//! password verifier). Those events are dropped before any writer sees them.
+//! password verifier), and the Lambda runtime logs each raw event at TRACE (a rotation
+//! event's `RotationToken` among them). Those events are dropped before any writer sees
+//! them.
 
 use std::str::FromStr;
 
@@ -29,6 +31,7 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
         "aws_sdk",
         "aws_config",
         "aws_runtime",
+        "lambda_runtime",
         "hyper",
         "h2",
         "rustls",
@@ -205,6 +208,15 @@ mod tests {
             Level::DEBUG
         )));
         assert!(!allowed(&meta("tokio_postgres::query", Level::DEBUG)));
+        // "raw JSON event received from Lambda", with the whole event.
+        assert!(!allowed(&meta(
+            "lambda_runtime::layers::api_response",
+            Level::TRACE
+        )));
+        assert!(allowed(&meta(
+            "lambda_runtime::layers::api_response",
+            Level::DEBUG
+        )));
         assert!(allowed(&meta("tokio_postgres::connection", Level::INFO)));
         assert!(allowed(&meta("rotor_rotate::steps", Level::TRACE)));
     }

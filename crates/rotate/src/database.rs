@@ -5,12 +5,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
+use futures::SinkExt;
 use rotor_core::DbCredentials;
 use rotor_core::SecretString;
 use rotor_core::pg::{FailureKind, PgError, SslMode, Target, Tls, scram_verifier};
-use tokio_postgres::Client;
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, SimpleQueryMessage, Transaction};
 
 use crate::config::Config;
 use crate::deadline::Deadline;
@@ -59,16 +59,15 @@ pub fn tls_for(config: &Config, creds: &DbCredentials, secret: &str) -> Result<T
             ));
         }
     };
-    Ok(Tls::new(mode, config.ssl_root_cert.clone()))
+    Ok(config.tls.tls(mode))
 }
 
-/// A login: the credentials, which of them, their TLS settings and the database to use.
+/// A login: the credentials (their `dbname` is the database), which of them, and their
+/// TLS settings.
 pub struct Login<'a> {
     pub creds: &'a DbCredentials,
     pub credential: Credential,
     pub tls: Tls,
-    /// Overrides the credentials' `dbname` (the master logs in to the child's database).
-    pub dbname: Option<&'a str>,
 }
 
 impl<'a> Login<'a> {
@@ -83,31 +82,17 @@ impl<'a> Login<'a> {
             creds,
             credential,
             tls: tls_for(config, creds, secret)?,
-            dbname: None,
         })
     }
 
-    /// The same login to another database.
-    pub fn in_database(self, dbname: &'a str) -> Self {
-        Login {
-            dbname: Some(dbname),
-            ..self
-        }
-    }
-
     pub fn target(&self, secret: &str, connect_timeout: Duration) -> Result<Target, RotateError> {
-        let mut target =
-            Target::from_credentials(self.creds, connect_timeout).map_err(|source| {
-                RotateError::Format {
-                    secret: secret.to_owned(),
-                    stage: stage_name(self.credential),
-                    source,
-                }
-            })?;
-        if let Some(db) = self.dbname {
-            target.dbname = db.to_owned();
-        }
-        Ok(target)
+        Target::from_credentials(self.creds, connect_timeout).map_err(|source| {
+            RotateError::Format {
+                secret: secret.to_owned(),
+                stage: stage_name(self.credential),
+                source,
+            }
+        })
     }
 }
 
@@ -202,100 +187,259 @@ pub fn login_error(
     }))
 }
 
-/// A text parameter whose `Debug` is redacted: tokio-postgres logs statement parameters
-/// with `Debug` at debug level, and a SCRAM verifier must not reach any log.
-struct Redacted<'a>(&'a str);
-
-impl fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
+/// Opens a transaction in which every unqualified name resolves in `pg_catalog` only.
+///
+/// rotor runs statements in databases other teams own. A function or operator planted in a
+/// schema the caller can write (`public.format(text, text, text)`, say) beats
+/// `pg_catalog.format(text, VARIADIC "any")` when its argument types match exactly,
+/// whatever the search order, and would run with the master's rights. So every call below
+/// is schema-qualified (`pg_catalog.format`, `OPERATOR(pg_catalog.=)`), and the search path
+/// is pinned as well, for anything a qualified call resolves internally. `pg_temp` is
+/// named last so it is never searched first, and functions are never looked up in it.
+pub async fn guarded(client: &mut Client) -> Result<Transaction<'_>, PgError> {
+    let tx = client.transaction().await.map_err(classify)?;
+    tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
+        .await
+        .map_err(classify)?;
+    Ok(tx)
 }
 
-impl ToSql for Redacted<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <&str as ToSql>::accepts(ty)
-    }
-
-    to_sql_checked!();
+fn classify(e: tokio_postgres::Error) -> PgError {
+    PgError::classify(&e)
 }
 
-/// Sets `role`'s password (creating the role with LOGIN when `create` is true).
+/// The server-side half of [`set_password`]: reads the role and verifier from the
+/// session's temporary table and runs the statement. A failure is re-raised without its
+/// context: PL/pgSQL would otherwise quote the failed statement, verifier and all, in the
+/// error the client receives and the server logs.
+const SET_PASSWORD_BLOCK: &str = "DO $rotor$
+DECLARE
+  target pg_catalog.text;
+  verifier pg_catalog.text;
+  detail pg_catalog.text;
+BEGIN
+  SELECT t.role, t.verifier INTO STRICT target, verifier FROM pg_temp.rotor_password t;
+  IF (SELECT t.create_role FROM pg_temp.rotor_password t) THEN
+    EXECUTE pg_catalog.format('CREATE ROLE %I WITH LOGIN PASSWORD %L', target, verifier);
+  ELSE
+    EXECUTE pg_catalog.format('ALTER ROLE %I WITH PASSWORD %L', target, verifier);
+  END IF;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  IF detail OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM, DETAIL = detail;
+END
+$rotor$";
+
+/// Sets `role`'s password (creating the role with LOGIN when `create` is true), inside a
+/// [`guarded`] transaction.
 ///
 /// Only a SCRAM-SHA-256 verifier computed here reaches the server, so the clear text is
-/// never in the server's statement log or `pg_stat_activity`. `ALTER ROLE` takes no bind
-/// parameters, so the role name and verifier travel as parameters of `set_config` and a
-/// fixed `DO` block quotes them server-side with `format('%I', '%L')`: the statement text
-/// the driver logs at debug level holds neither.
+/// never in the server's logs or `pg_stat_activity`. `ALTER ROLE` takes no bind
+/// parameters, and bind parameters would be in the statement log anyway
+/// (`log_statement = 'all'` logs them with each statement). So the role name and verifier
+/// travel as `COPY` data into a temporary table, which no statement log records, and a
+/// fixed `DO` block quotes them server-side with `format('%I', '%L')`. Neither the
+/// statements the server logs nor those the driver logs hold the verifier.
 pub async fn set_password(
-    client: &mut Client,
+    tx: &Transaction<'_>,
     role: &str,
     password: &SecretString,
     create: bool,
 ) -> Result<(), PgError> {
-    let verifier = scram_verifier(password);
-    let statement = if create {
-        "DO $rotor$ BEGIN EXECUTE format('CREATE ROLE %I WITH LOGIN PASSWORD %L', \
-         current_setting('rotor.role'), current_setting('rotor.verifier')); END $rotor$"
-    } else {
-        "DO $rotor$ BEGIN EXECUTE format('ALTER ROLE %I WITH PASSWORD %L', \
-         current_setting('rotor.role'), current_setting('rotor.verifier')); END $rotor$"
-    };
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| PgError::classify(&e))?;
-    tx.execute(
-        "SELECT set_config('rotor.role', $1, true), set_config('rotor.verifier', $2, true)",
-        &[&role, &Redacted(&verifier)],
+    tx.batch_execute(
+        "CREATE TEMPORARY TABLE rotor_password \
+         (role pg_catalog.text, verifier pg_catalog.text, create_role pg_catalog.bool) \
+         ON COMMIT DROP",
     )
     .await
-    .map_err(|e| PgError::classify(&e))?;
-    tx.batch_execute(statement)
+    .map_err(classify)?;
+    let row = format!(
+        "{}\t{}\t{}\n",
+        copy_text(role),
+        scram_verifier(password),
+        if create { "t" } else { "f" }
+    );
+    let sink = tx
+        .copy_in::<_, Bytes>("COPY pg_temp.rotor_password FROM STDIN")
         .await
-        .map_err(|e| PgError::classify(&e))?;
-    tx.commit().await.map_err(|e| PgError::classify(&e))
+        .map_err(classify)?;
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(row)).await.map_err(classify)?;
+    sink.finish().await.map_err(classify)?;
+    tx.batch_execute(SET_PASSWORD_BLOCK)
+        .await
+        .map_err(classify)
 }
 
-/// Whether a role exists.
-pub async fn role_exists(client: &Client, role: &str) -> Result<bool, PgError> {
-    client
+/// A value as a field of `COPY`'s text format: backslash, tab, newline and carriage
+/// return escaped, so a role name holding them stays one field.
+fn copy_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Roles whose members administer the cluster on managed PostgreSQL services: a password
+/// rotor sets for one of their members would hand out that power. The predefined roles
+/// that read or write the server's files or run programs on it are superuser in all
+/// but name.
+pub const ADMIN_ROLES: &[&str] = &[
+    "rds_superuser",
+    "rds_password",
+    "azure_pg_admin",
+    "cloudsqlsuperuser",
+    "alloydbsuperuser",
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+];
+
+/// What the master needs to know of a role before it sets the role's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    pub name: String,
+    /// The role is the one the session logged in as (the master itself).
+    pub is_session_user: bool,
+    pub superuser: bool,
+    pub createrole: bool,
+    pub replication: bool,
+    pub bypassrls: bool,
+    /// The administrative roles of [`ADMIN_ROLES`], and the session's own role, that this
+    /// role is a member of (directly or not).
+    pub powerful_memberships: Vec<String>,
+}
+
+impl RoleInfo {
+    /// Why rotor must not set this role's password (or grant it to another), if it must not.
+    pub fn too_powerful(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.is_session_user {
+            why.push("it is the master user itself".to_owned());
+        }
+        for (flag, attribute) in [
+            (self.superuser, "SUPERUSER"),
+            (self.createrole, "CREATEROLE"),
+            (self.replication, "REPLICATION"),
+            (self.bypassrls, "BYPASSRLS"),
+        ] {
+            if flag {
+                why.push(format!("it has {attribute}"));
+            }
+        }
+        if !self.powerful_memberships.is_empty() {
+            why.push(format!(
+                "it is a member of {}",
+                self.powerful_memberships.join(", ")
+            ));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// The role's attributes and powerful memberships, or `None` when it does not exist.
+pub async fn role_info(tx: &Transaction<'_>, role: &str) -> Result<Option<RoleInfo>, PgError> {
+    let row = tx
         .query_opt(
-            "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-            &[&role],
+            "SELECT r.rolname OPERATOR(pg_catalog.=) session_user, r.rolsuper, \
+             r.rolcreaterole, r.rolreplication, r.rolbypassrls, \
+             ARRAY(SELECT a.rolname FROM pg_catalog.pg_roles a \
+                   WHERE a.oid OPERATOR(pg_catalog.<>) r.oid \
+                     AND (a.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) \
+                          OR a.rolname OPERATOR(pg_catalog.=) session_user) \
+                     AND pg_catalog.pg_has_role(r.oid, a.oid, 'MEMBER') \
+                   ORDER BY a.rolname) \
+             FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+            &[&role, &ADMIN_ROLES],
         )
         .await
-        .map(|row| row.is_some())
-        .map_err(|e| PgError::classify(&e))
+        .map_err(classify)?;
+    Ok(row.map(|row| RoleInfo {
+        name: role.to_owned(),
+        is_session_user: row.get(0),
+        superuser: row.get(1),
+        createrole: row.get(2),
+        replication: row.get(3),
+        bypassrls: row.get(4),
+        powerful_memberships: row.get(5),
+    }))
 }
 
 /// `GRANT <member_of> TO <role>`: `role` gets `member_of`'s privileges. Repeating it is
 /// harmless (PostgreSQL only notes that the membership exists).
-pub async fn grant_membership(client: &Client, member_of: &str, role: &str) -> Result<(), PgError> {
+pub async fn grant_membership(
+    tx: &Transaction<'_>,
+    member_of: &str,
+    role: &str,
+) -> Result<(), PgError> {
     let sql = format!(
         "GRANT {} TO {}",
         rotor_core::pg::quote_ident(member_of),
         rotor_core::pg::quote_ident(role)
     );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| PgError::classify(&e))
+    tx.batch_execute(&sql).await.map_err(classify)
 }
 
-/// A query proving the session works, returning the user it runs as.
+/// A query proving the session works, returning the user it runs as. `current_user` is
+/// SQL syntax, not a function looked up by name; the batch pins the search path all the
+/// same, as every transaction of rotor's does.
 pub async fn check_session(client: &Client) -> Result<String, PgError> {
-    client
-        .query_one("SELECT current_user::text", &[])
+    let messages = client
+        .simple_query(
+            "BEGIN; SET LOCAL search_path = pg_catalog, pg_temp; SELECT current_user; COMMIT",
+        )
         .await
-        .map(|row| row.get(0))
-        .map_err(|e| PgError::classify(&e))
+        .map_err(classify)?;
+    messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .ok_or_else(|| PgError::new(FailureKind::Other, "the session check returned no row"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_fields_escape_what_would_split_them() {
+        assert_eq!(copy_text("app"), "app");
+        assert_eq!(copy_text("a\tb\nc\\d\re"), "a\\tb\\nc\\\\d\\re");
+    }
+
+    #[test]
+    fn a_role_is_too_powerful_for_each_attribute_and_membership() {
+        let plain = RoleInfo {
+            name: "app".into(),
+            is_session_user: false,
+            superuser: false,
+            createrole: false,
+            replication: false,
+            bypassrls: false,
+            powerful_memberships: vec![],
+        };
+        assert_eq!(plain.too_powerful(), None);
+        let strong = RoleInfo {
+            is_session_user: true,
+            createrole: true,
+            powerful_memberships: vec!["rds_superuser".into()],
+            ..plain.clone()
+        };
+        let why = strong.too_powerful().unwrap();
+        assert!(why.contains("master user itself"), "{why}");
+        assert!(why.contains("CREATEROLE"), "{why}");
+        assert!(why.contains("member of rds_superuser"), "{why}");
+    }
 }

@@ -80,6 +80,16 @@ pub enum RotateError {
     #[error("secret {secret}: {problem}")]
     Invalid { secret: String, problem: String },
 
+    /// rotor will not act on what the secret asks: its database is not the master's, or
+    /// the role it names is too powerful. Nothing was changed.
+    #[error("secret {secret}: refused: {reason}")]
+    Refused {
+        secret: String,
+        /// `Host` or `Role`: the last part of the error type.
+        what: &'static str,
+        reason: String,
+    },
+
     #[error(transparent)]
     Login(Box<LoginFailure>),
 
@@ -158,6 +168,7 @@ impl ErrorType for RotateError {
             RotateError::Mismatch { .. } => "Rotor.Rotation.Mismatch".into(),
             RotateError::UsernameTooLong { .. } => "Rotor.SecretFormat.Username".into(),
             RotateError::Invalid { .. } => "Rotor.SecretFormat".into(),
+            RotateError::Refused { what, .. } => format!("Rotor.Refused.{what}"),
             RotateError::Login(f) => format!("Rotor.Postgres.Login.{}", f.source.kind.as_str()),
             RotateError::Database(f) => format!("Rotor.Postgres.{}", f.source.kind.as_str()),
             RotateError::Aws { source, .. } => format!("Rotor.Aws.{}", source.code),

@@ -13,6 +13,7 @@ use crate::Context;
 use crate::app;
 use crate::config::Strategy;
 use crate::database::{self, Credential, Login, login_error, try_login};
+use rotor_core::pg::{FailureKind, PgError};
 use crate::deadline::Deadline;
 use crate::error::RotateError;
 use crate::event::{RotationEvent, Step};
@@ -377,16 +378,13 @@ async fn pending_already_created(
 
 // ---------------------------------------------------------------- setSecret
 
-/// What both setSecret flavours check first: the pending version must name the same host
-/// as the current one; and if the pending credentials already log in, the password was
-/// set by an earlier attempt and the step is done.
-async fn pending_already_set(
-    config: &crate::config::Config,
-    deadline: &Deadline,
+/// Both setSecret flavours: the pending version must name the same host and port as the
+/// current one.
+fn check_same_host(
     id: &str,
     current: &DbCredentials,
     pending: &DbCredentials,
-) -> Result<bool, RotateError> {
+) -> Result<(), RotateError> {
     let host = pending.host().map_err(format_error(id, "AWSPENDING"))?;
     if Some(host) != current.host_opt() {
         return Err(RotateError::Mismatch {
@@ -394,15 +392,21 @@ async fn pending_already_set(
             what: "host",
         });
     }
-    let as_pending = Login::new(config, pending, Credential::Pending, id)?;
-    if try_login(config, deadline, id, &as_pending).await?.is_ok() {
-        tracing::info!(
-            outcome = "already-set",
-            "the pending credentials already log in"
-        );
-        return Ok(true);
+    if pending.port() != current.port() {
+        return Err(RotateError::Mismatch {
+            secret: id.to_owned(),
+            what: "port",
+        });
     }
-    Ok(false)
+    Ok(())
+}
+
+fn already_set() -> Outcome {
+    tracing::info!(
+        outcome = "already-set",
+        "the pending credentials already log in"
+    );
+    Outcome::AlreadySet
 }
 
 async fn set_single(
@@ -420,48 +424,59 @@ async fn set_single(
             what: "username",
         });
     }
-    if pending_already_set(config, deadline, id, current, &pending).await? {
-        return Ok(Outcome::AlreadySet);
-    }
+    check_same_host(id, current, &pending)?;
 
-    // AWSCURRENT, else AWSPREVIOUS: the database may still hold the older password when
+    // One login on the common path: AWSCURRENT logs in until the password changes. When it
+    // does not, an earlier attempt may have set the password already (the pending
+    // credentials log in), or the database may still hold the older password because
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
-    let mut attempts = Vec::new();
     let as_current = Login::new(config, current, Credential::Current, id)?;
+    let mut attempts = Vec::new();
     let mut client = match try_login(config, deadline, id, &as_current).await? {
         Ok(client) => Some(client),
+        // Only a refused password is worth another credential: a server that cannot be
+        // reached or trusted will not be reached or trusted with other credentials.
+        Err(e) if e.kind != FailureKind::Authentication => {
+            return Err(login_error(id, &as_current, vec![(Credential::Current, e)]));
+        }
         Err(e) => {
             attempts.push((Credential::Current, e));
             None
         }
     };
-    if client.is_none()
-        && let Some(previous) = read_db(ctx, id, PREVIOUS, None).await?
-    {
-        if previous.username() == pending.username() && previous.host_opt() == pending.host_opt() {
-            let as_previous = Login::new(config, &previous, Credential::Previous, id)?;
-            match try_login(config, deadline, id, &as_previous).await? {
-                Ok(c) => client = Some(c),
-                Err(e) => attempts.push((Credential::Previous, e)),
+    if client.is_none() {
+        let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
+        match try_login(config, deadline, id, &as_pending).await? {
+            Ok(_) => return Ok(already_set()),
+            Err(e) => attempts.push((Credential::Pending, e)),
+        }
+        match read_db(ctx, id, PREVIOUS, None).await? {
+            Some(previous)
+                if previous.username() == pending.username()
+                    && previous.host_opt() == pending.host_opt()
+                    && previous.port() == pending.port() =>
+            {
+                let as_previous = Login::new(config, &previous, Credential::Previous, id)?;
+                match try_login(config, deadline, id, &as_previous).await? {
+                    Ok(c) => client = Some(c),
+                    Err(e) => attempts.push((Credential::Previous, e)),
+                }
             }
-        } else {
-            tracing::info!("AWSPREVIOUS is for another user or host; not tried");
+            Some(_) => tracing::info!("AWSPREVIOUS is for another user or host; not tried"),
+            None => {}
         }
     }
     let Some(mut client) = client else {
         return Err(login_error(id, &as_current, attempts));
     };
-    database::set_password(&mut client, pending.username(), pending.password(), false)
+    let user = pending.username();
+    let failed = |source| db_error(id, &pending, format!("changing the password of role {user}"), source);
+    let tx = database::guarded(&mut client).await.map_err(failed)?;
+    database::set_password(&tx, user, pending.password(), false)
         .await
-        .map_err(|source| {
-            db_error(
-                id,
-                &pending,
-                format!("changing the password of role {}", pending.username()),
-                source,
-            )
-        })?;
-    tracing::info!(outcome = "password-set", username = %pending.username(), "password changed");
+        .map_err(failed)?;
+    tx.commit().await.map_err(|e| failed(PgError::classify(&e)))?;
+    tracing::info!(outcome = "password-set", username = %user, "password changed");
     Ok(Outcome::PasswordSet)
 }
 
@@ -469,7 +484,7 @@ fn db_error(
     secret: &str,
     creds: &DbCredentials,
     action: String,
-    source: rotor_core::pg::PgError,
+    source: PgError,
 ) -> RotateError {
     RotateError::Database(Box::new(crate::error::DatabaseFailure {
         secret: secret.to_owned(),
@@ -478,6 +493,14 @@ fn db_error(
         port: creds.port(),
         source,
     }))
+}
+
+fn refused_role(secret: &str, reason: String) -> RotateError {
+    RotateError::Refused {
+        secret: secret.to_owned(),
+        what: "Role",
+        reason,
+    }
 }
 
 async fn set_alternating(
@@ -507,19 +530,41 @@ async fn set_alternating(
             ),
         ));
     }
-    if pending_already_set(config, deadline, id, current, &pending).await? {
-        return Ok(Outcome::AlreadySet);
+    check_same_host(id, current, &pending)?;
+
+    // What the secret's writer could turn the master against is settled before any login:
+    // the master's own role, and a database other than the master's.
+    let master = master::resolve(ctx, &master_arn).await?;
+    let user = pending.username();
+    let base = base_username(user);
+    if let Some(role) = [user, base].into_iter().find(|r| *r == master.username()) {
+        return Err(refused_role(
+            id,
+            format!("the secret names role {role}, which is the master user itself"),
+        ));
     }
-    // The current user must still work: rotating its twin while it is broken would leave
-    // the application with no working credentials at all.
+    master::check_same_database(ctx, id, &master_arn, &master, current).await?;
+
+    // An earlier attempt may have set the password already. And the current user must
+    // still work: rotating its twin while it is broken would leave the application with
+    // no working credentials at all. Both logins at once: neither depends on the other.
+    let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
     let as_current = Login::new(config, current, Credential::Current, id)?;
-    if let Err(e) = try_login(config, deadline, id, &as_current).await? {
+    let (pending_login, current_login) = tokio::join!(
+        try_login(config, deadline, id, &as_pending),
+        try_login(config, deadline, id, &as_current)
+    );
+    if pending_login?.is_ok() {
+        return Ok(already_set());
+    }
+    if let Err(e) = current_login? {
         return Err(login_error(id, &as_current, vec![(Credential::Current, e)]));
     }
 
-    let master = master::resolve(ctx, &master_arn).await?;
-    let as_master =
-        Login::new(config, &master, Credential::Master, &master_arn)?.in_database(pending.dbname());
+    // The master works in its own database: CREATE ROLE, ALTER ROLE and GRANT are
+    // cluster-wide, and a database an application team owns may hold settings and objects
+    // planted for whoever logs in next.
+    let as_master = Login::new(config, &master, Credential::Master, &master_arn)?;
     let mut client = match try_login(config, deadline, id, &as_master).await? {
         Ok(c) => c,
         Err(e) => {
@@ -530,25 +575,48 @@ async fn set_alternating(
             ));
         }
     };
-    let user = pending.username();
-    let exists = database::role_exists(&client, user)
+    let on_master = &master;
+    let failed = |action: String| move |source| db_error(id, on_master, action, source);
+    let tx = database::guarded(&mut client)
         .await
-        .map_err(|s| db_error(id, &master, format!("looking up role {user}"), s))?;
-    database::set_password(&mut client, user, pending.password(), !exists)
+        .map_err(failed(format!("starting the change of role {user}")))?;
+    let target = database::role_info(&tx, user)
         .await
-        .map_err(|s| {
-            let action = if exists {
-                "changing the password of role"
-            } else {
-                "creating role"
-            };
-            db_error(id, &master, format!("{action} {user}"), s)
-        })?;
-    let base = base_username(user);
+        .map_err(failed(format!("looking up role {user}")))?;
+    let base_role = if base == user {
+        target.clone()
+    } else {
+        database::role_info(&tx, base)
+            .await
+            .map_err(failed(format!("looking up role {base}")))?
+    };
+    for info in [&target, &base_role].into_iter().flatten() {
+        if let Some(why) = info.too_powerful() {
+            return Err(refused_role(
+                id,
+                format!(
+                    "rotor does not set the password of role {} or grant it to another: {why}",
+                    info.name
+                ),
+            ));
+        }
+    }
+    let exists = target.is_some();
+    let action = if exists {
+        "changing the password of role"
+    } else {
+        "creating role"
+    };
+    database::set_password(&tx, user, pending.password(), !exists)
+        .await
+        .map_err(failed(format!("{action} {user}")))?;
     let clone = format!("{base}{CLONE_SUFFIX}");
-    database::grant_membership(&client, base, &clone)
+    database::grant_membership(&tx, base, &clone)
         .await
-        .map_err(|s| db_error(id, &master, format!("granting {base} to {clone}"), s))?;
+        .map_err(failed(format!("granting {base} to {clone}")))?;
+    tx.commit()
+        .await
+        .map_err(|e| failed(format!("{action} {user}"))(PgError::classify(&e)))?;
     tracing::info!(
         outcome = "password-set",
         username = %user,

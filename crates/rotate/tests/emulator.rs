@@ -91,6 +91,17 @@ async fn the_binary_rotates_a_password_through_the_lambda_emulator() {
         log.contains("step succeeded"),
         "the function logged its steps"
     );
+    // At TRACE the Lambda runtime would log each raw event, RotationToken and all.
+    for (file, _) in FIXTURES {
+        let rotation_token = fixture(file)["RotationToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            !log.contains(&rotation_token),
+            "the function log holds the RotationToken of {file}"
+        );
+    }
     assert!(
         !log.contains(new_password.expose_secret()),
         "the function log holds the new password"

@@ -5,5 +5,7 @@
 mod alternating;
 mod app_secret;
 mod common;
+mod deputy;
 mod errors;
+mod hostile;
 mod single_user;
