@@ -13,12 +13,12 @@ use crate::Context;
 use crate::app;
 use crate::config::Strategy;
 use crate::database::{self, Credential, Login, login_error, try_login};
-use rotor_core::pg::{FailureKind, PgError};
 use crate::deadline::Deadline;
 use crate::error::RotateError;
 use crate::event::{RotationEvent, Step};
 use crate::master;
 use crate::secret::{self, CURRENT, PENDING, PREVIOUS, SecretInfo};
+use rotor_core::pg::{FailureKind, PgError};
 
 /// Tag that chooses the strategy of one secret (same values as `ROTATION_STRATEGY`).
 pub const STRATEGY_TAG: &str = "rotor:strategy";
@@ -95,30 +95,47 @@ pub async fn run(
     deadline: &Deadline,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
-    let info = secret::describe(&ctx.secrets, id).await?;
+    if event.step == Step::FinishSecret {
+        let info = secret::describe(&ctx.secrets, id).await?;
+        if let Some(outcome) = check_protocol(&info, id, &event.token)? {
+            return Ok(outcome);
+        }
+        return finish(ctx, &info, id, &event.token).await;
+    }
+    // The three reads every other step needs, at once: none depends on another, and each
+    // is a round trip to Secrets Manager. The protocol is checked before either value is
+    // used.
+    let (info, current, pending) = tokio::join!(
+        secret::describe(&ctx.secrets, id),
+        secret::required_value(&ctx.secrets, id, CURRENT, None),
+        secret::value(&ctx.secrets, id, PENDING, Some(&event.token)),
+    );
+    let info = info?;
     if let Some(outcome) = check_protocol(&info, id, &event.token)? {
         return Ok(outcome);
     }
-    if event.step == Step::FinishSecret {
-        return finish(ctx, &info, id, &event.token).await;
-    }
-    let current = secret::required_value(&ctx.secrets, id, CURRENT, None).await?;
+    let (current, pending) = (current?, pending?);
+    let pending = pending.as_ref();
     let current_json = json_object(id, "AWSCURRENT", &current)?;
     let kind = choose_kind(ctx, &info, id, &current_json)?;
     tracing::info!(kind = kind.as_str(), "rotation kind chosen");
     match kind {
-        Kind::AppSecret(keys) => app_step(ctx, event, &current_json, &keys).await,
+        Kind::AppSecret(keys) => app_step(ctx, event, &current_json, pending, &keys).await,
         kind => {
             let current = db_credentials(id, "AWSCURRENT", current_json)?;
             check_engine(id, &current)?;
             let alternating = kind == Kind::AlternatingUsers;
             match event.step {
-                Step::CreateSecret => create_db(ctx, event, &current, alternating).await,
-                Step::SetSecret if alternating => {
-                    set_alternating(ctx, event, &current, deadline).await
+                Step::CreateSecret => create_db(ctx, event, &current, pending, alternating).await,
+                Step::SetSecret => {
+                    let pending = pending_db(id, pending)?;
+                    if alternating {
+                        set_alternating(ctx, event, &current, &pending, deadline).await
+                    } else {
+                        set_single(ctx, event, &current, &pending, deadline).await
+                    }
                 }
-                Step::SetSecret => set_single(ctx, event, &current, deadline).await,
-                Step::TestSecret => test_db(ctx, event, deadline).await,
+                Step::TestSecret => test_db(ctx, event, &pending_db(id, pending)?, deadline).await,
                 Step::FinishSecret => unreachable!("handled above"),
             }
         }
@@ -213,13 +230,21 @@ async fn read_db(
     }
 }
 
-async fn pending_db(ctx: &Context, event: &RotationEvent) -> Result<DbCredentials, RotateError> {
-    let text =
-        secret::required_value(&ctx.secrets, &event.secret_id, PENDING, Some(&event.token)).await?;
-    let map = json_object(&event.secret_id, "AWSPENDING", &text)?;
-    let pending = db_credentials(&event.secret_id, "AWSPENDING", map)?;
-    check_engine(&event.secret_id, &pending)?;
+/// The AWSPENDING value read for the event's token, which must exist and hold credentials.
+fn pending_db(secret: &str, pending: Option<&SecretString>) -> Result<DbCredentials, RotateError> {
+    let text = pending.ok_or_else(|| missing_pending(secret))?;
+    let map = json_object(secret, "AWSPENDING", text)?;
+    let pending = db_credentials(secret, "AWSPENDING", map)?;
+    check_engine(secret, &pending)?;
     Ok(pending)
+}
+
+fn missing_pending(secret: &str) -> RotateError {
+    RotateError::MissingValue {
+        secret: secret.to_owned(),
+        stage: PENDING,
+        hint: " (createSecret has not stored one yet)",
+    }
 }
 
 /// The strategy from the secret's tag, else the setting; `auto` decides from the value.
@@ -316,6 +341,7 @@ async fn create_db(
     ctx: &Context,
     event: &RotationEvent,
     current: &DbCredentials,
+    pending: Option<&SecretString>,
     alternating: bool,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
@@ -337,7 +363,7 @@ async fn create_db(
         }
         next = next.with_username(&username);
     }
-    if pending_already_created(ctx, event).await? {
+    if already_created(pending) {
         return Ok(Outcome::AlreadyCreated);
     }
     let password = secret::random_password(&ctx.secrets, id, &ctx.config.password).await?;
@@ -360,20 +386,14 @@ async fn create_db(
 
 /// createSecret's retry check: a value under the token means an earlier attempt stored
 /// it, and it must not be replaced (setSecret may already have used it).
-async fn pending_already_created(
-    ctx: &Context,
-    event: &RotationEvent,
-) -> Result<bool, RotateError> {
-    let stored = secret::value(&ctx.secrets, &event.secret_id, PENDING, Some(&event.token))
-        .await?
-        .is_some();
-    if stored {
+fn already_created(pending: Option<&SecretString>) -> bool {
+    if pending.is_some() {
         tracing::info!(
             outcome = "already-created",
             "AWSPENDING already has a value"
         );
     }
-    Ok(stored)
+    pending.is_some()
 }
 
 // ---------------------------------------------------------------- setSecret
@@ -413,11 +433,11 @@ async fn set_single(
     ctx: &Context,
     event: &RotationEvent,
     current: &DbCredentials,
+    pending: &DbCredentials,
     deadline: &Deadline,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     let config = &ctx.config;
-    let pending = pending_db(ctx, event).await?;
     if pending.username() != current.username() {
         return Err(RotateError::Mismatch {
             secret: id.to_owned(),
@@ -470,22 +490,26 @@ async fn set_single(
         return Err(login_error(id, &as_current, attempts));
     };
     let user = pending.username();
-    let failed = |source| db_error(id, &pending, format!("changing the password of role {user}"), source);
+    let failed = |source| {
+        db_error(
+            id,
+            &pending,
+            format!("changing the password of role {user}"),
+            source,
+        )
+    };
     let tx = database::guarded(&mut client).await.map_err(failed)?;
     database::set_password(&tx, user, pending.password(), false)
         .await
         .map_err(failed)?;
-    tx.commit().await.map_err(|e| failed(PgError::classify(&e)))?;
+    tx.commit()
+        .await
+        .map_err(|e| failed(PgError::classify(&e)))?;
     tracing::info!(outcome = "password-set", username = %user, "password changed");
     Ok(Outcome::PasswordSet)
 }
 
-fn db_error(
-    secret: &str,
-    creds: &DbCredentials,
-    action: String,
-    source: PgError,
-) -> RotateError {
+fn db_error(secret: &str, creds: &DbCredentials, action: String, source: PgError) -> RotateError {
     RotateError::Database(Box::new(crate::error::DatabaseFailure {
         secret: secret.to_owned(),
         action,
@@ -507,11 +531,11 @@ async fn set_alternating(
     ctx: &Context,
     event: &RotationEvent,
     current: &DbCredentials,
+    pending: &DbCredentials,
     deadline: &Deadline,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     let config = &ctx.config;
-    let pending = pending_db(ctx, event).await?;
     let master_arn = current
         .masterarn()
         .or(pending.masterarn())
@@ -632,12 +656,12 @@ async fn set_alternating(
 async fn test_db(
     ctx: &Context,
     event: &RotationEvent,
+    pending: &DbCredentials,
     deadline: &Deadline,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     let config = &ctx.config;
-    let pending = pending_db(ctx, event).await?;
-    let login = Login::new(config, &pending, Credential::Pending, id)?;
+    let login = Login::new(config, pending, Credential::Pending, id)?;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
@@ -692,12 +716,13 @@ async fn app_step(
     ctx: &Context,
     event: &RotationEvent,
     current: &Map<String, Value>,
+    pending: Option<&SecretString>,
     keys: &[String],
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     match event.step {
         Step::CreateSecret => {
-            if pending_already_created(ctx, event).await? {
+            if already_created(pending) {
                 return Ok(Outcome::AlreadyCreated);
             }
             let mut fresh = Vec::with_capacity(keys.len());
@@ -721,9 +746,8 @@ async fn app_step(
             Ok(Outcome::Created)
         }
         Step::SetSecret | Step::TestSecret => {
-            let text =
-                secret::required_value(&ctx.secrets, id, PENDING, Some(&event.token)).await?;
-            let pending = json_object(id, "AWSPENDING", &text)?;
+            let text = pending.ok_or_else(|| missing_pending(id))?;
+            let pending = json_object(id, "AWSPENDING", text)?;
             app::validate(&pending, current, keys).map_err(|p| RotateError::invalid(id, p))?;
             tracing::info!(outcome = "validated", keys = %keys.join(","), "AWSPENDING holds new values and the previous ones");
             Ok(Outcome::Validated)

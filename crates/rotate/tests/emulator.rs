@@ -93,10 +93,7 @@ async fn the_binary_rotates_a_password_through_the_lambda_emulator() {
     );
     // At TRACE the Lambda runtime would log each raw event, RotationToken and all.
     for (file, _) in FIXTURES {
-        let rotation_token = fixture(file)["RotationToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let rotation_token = fixture(file)["RotationToken"].as_str().unwrap().to_owned();
         assert!(
             !log.contains(&rotation_token),
             "the function log holds the RotationToken of {file}"

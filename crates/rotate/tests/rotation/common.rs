@@ -178,3 +178,16 @@ pub async fn set_db_password(user: &str, password: &SecretString) {
 pub fn assert_same(a: &Value, b: &Value, what: &str) {
     assert!(a == b, "{what} differ");
 }
+
+/// Lines of a server log holding a SCRAM verifier, other than the test kit's own statements
+/// (which create and reset roles as an administrator would, from any test running at the
+/// same time).
+pub fn verifier_lines(server_log: &str) -> usize {
+    server_log
+        .lines()
+        .filter(|l| l.contains("SCRAM-SHA-256$"))
+        .filter(|l| {
+            !l.contains("statement: CREATE ROLE \"") && !l.contains("statement: ALTER ROLE \"")
+        })
+        .count()
+}

@@ -94,7 +94,10 @@ async fn a_secret_pointing_at_another_server_is_refused_before_any_login() {
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&clone])
         .await
         .unwrap();
-    assert!(exists.is_none(), "no clone was created on the master's server");
+    assert!(
+        exists.is_none(),
+        "no clone was created on the master's server"
+    );
 }
 
 #[tokio::test]
@@ -279,7 +282,11 @@ async fn hosts_rds_reports_for_the_master_s_cluster_are_the_same_database() {
     let err = check(other_cluster.endpoint().unwrap().to_owned(), port)
         .await
         .unwrap_err();
-    assert_refused(&err, "Host", &["not an endpoint of the master's DB cluster"]);
+    assert_refused(
+        &err,
+        "Host",
+        &["not an endpoint of the master's DB cluster"],
+    );
     let err = check(writer.to_owned(), port + 1).await.unwrap_err();
     assert_refused(&err, "Host", &[&format!("{}", port + 1)]);
 }

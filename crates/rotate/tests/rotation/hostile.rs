@@ -95,7 +95,10 @@ async fn trap_calls(dbname: &str) -> (i64, Vec<String>) {
         .unwrap()
         .get(0);
     let logged = client
-        .query("SELECT what || ' by ' || by_user FROM public.rotor_trap_log", &[])
+        .query(
+            "SELECT what || ' by ' || by_user FROM public.rotor_trap_log",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -140,10 +143,7 @@ async fn a_tenant_s_overloads_never_run_in_either_strategy() {
     // role may by default before PostgreSQL 15.
     connect(&pg.admin_user, &pg.admin_password, &master_db)
         .await
-        .batch_execute(&format!(
-            "GRANT CREATE ON SCHEMA public TO {}",
-            tenant.name
-        ))
+        .batch_execute(&format!("GRANT CREATE ON SCHEMA public TO {}", tenant.name))
         .await
         .unwrap();
     plant(&tenant.name, &tenant.password, &tenant_db).await;
@@ -248,14 +248,18 @@ async fn a_failed_password_change_reveals_no_verifier_to_the_function_or_the_ser
 
     let text = err.to_string();
     assert!(text.contains("permission denied"), "{text}");
-    assert!(!text.contains("SCRAM-SHA-256$"), "the error holds a verifier");
+    assert!(
+        !text.contains("SCRAM-SHA-256$"),
+        "the error holds a verifier"
+    );
     let since = &pg.server_log()[log_before..];
     assert!(
         since.contains("permission denied"),
         "the server logged the failure"
     );
-    assert!(
-        !since.contains("SCRAM-SHA-256$"),
+    assert_eq!(
+        verifier_lines(since),
+        0,
         "the server log holds the verifier"
     );
     let leaked = rotor_testkit::logs::contents()
