@@ -269,9 +269,7 @@ pub async fn set_password(
     futures::pin_mut!(sink);
     sink.send(Bytes::from(row)).await.map_err(classify)?;
     sink.finish().await.map_err(classify)?;
-    tx.batch_execute(SET_PASSWORD_BLOCK)
-        .await
-        .map_err(classify)
+    tx.batch_execute(SET_PASSWORD_BLOCK).await.map_err(classify)
 }
 
 /// A value as a field of `COPY`'s text format: backslash, tab, newline and carriage

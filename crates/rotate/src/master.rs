@@ -234,9 +234,11 @@ pub async fn check_same_database(
                 .to_owned(),
         ));
     };
-    let endpoints = rds_endpoints(ctx, &resource)
-        .await
-        .map_err(|e| not_proven(format!("RDS could not list the endpoints of {resource}: {e}")))?;
+    let endpoints = rds_endpoints(ctx, &resource).await.map_err(|e| {
+        not_proven(format!(
+            "RDS could not list the endpoints of {resource}: {e}"
+        ))
+    })?;
     if !endpoints.contains(&master_at) {
         return Err(not_proven(format!(
             "the master's own host is not an endpoint of {resource}"
@@ -272,7 +274,10 @@ async fn master_resource(
             id: id.to_owned(),
         }));
     }
-    if let Some((region, id)) = info.tag(CLUSTER_TAG).and_then(|a| parse_rds_arn(a, "cluster")) {
+    if let Some((region, id)) = info
+        .tag(CLUSTER_TAG)
+        .and_then(|a| parse_rds_arn(a, "cluster"))
+    {
         return Ok(Some(RdsResource::Cluster {
             region: region.to_owned(),
             id: id.to_owned(),
@@ -336,7 +341,9 @@ async fn rds_endpoints(
             match instance.db_cluster_identifier() {
                 Some(cluster) => (region, cluster.to_owned()),
                 None => {
-                    let mut endpoints = instance_endpoint_of(instance).into_iter().collect::<Vec<_>>();
+                    let mut endpoints = instance_endpoint_of(instance)
+                        .into_iter()
+                        .collect::<Vec<_>>();
                     let replicas = instance.read_replica_db_instance_identifiers();
                     if !replicas.is_empty() {
                         let filter = Filter::builder()
@@ -349,7 +356,8 @@ async fn rds_endpoints(
                             .send()
                             .await
                             .aws("DescribeDBInstances")?;
-                        endpoints.extend(out.db_instances().iter().filter_map(instance_endpoint_of));
+                        endpoints
+                            .extend(out.db_instances().iter().filter_map(instance_endpoint_of));
                     }
                     return Ok(endpoints);
                 }
@@ -378,7 +386,12 @@ async fn rds_endpoints(
         .send()
         .await
         .aws("DescribeDBInstances")?;
-    endpoints.extend(members.db_instances().iter().filter_map(instance_endpoint_of));
+    endpoints.extend(
+        members
+            .db_instances()
+            .iter()
+            .filter_map(instance_endpoint_of),
+    );
     Ok(endpoints)
 }
 
