@@ -2,19 +2,24 @@
 //! concatenated string), the TLS mode applied explicitly, and failures classified so a
 //! log line can say why a login failed without ever saying the password.
 
+mod rds;
+mod tls;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use native_tls::{Certificate, TlsConnector};
 use postgres_native_tls::MakeTlsConnector;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::SslMode as WireSslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
 
 use crate::credentials::{CredentialsError, DbCredentials};
+
+pub use rds::roots as rds_roots;
+pub use tls::{ChannelBinding, Tls, TlsPolicy, Trust, TrustError};
 
 /// How a connection uses TLS. `verify-full` is the default everywhere in rotor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,20 +68,6 @@ impl FromStr for SslMode {
     }
 }
 
-/// TLS settings for a connection: the mode and an optional CA bundle (PEM) to trust in
-/// addition to the system roots.
-#[derive(Debug, Clone, Default)]
-pub struct Tls {
-    pub mode: SslMode,
-    pub ca_file: Option<PathBuf>,
-}
-
-impl Tls {
-    pub fn new(mode: SslMode, ca_file: Option<PathBuf>) -> Self {
-        Self { mode, ca_file }
-    }
-}
-
 /// Why a connection or login failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -90,6 +81,8 @@ pub enum FailureKind {
     Tls,
     /// The server's certificate was not trusted or does not match the host.
     Certificate,
+    /// Channel binding is required and the server did not offer SCRAM with it.
+    ChannelBinding,
     /// Anything else (a query failing, a closed connection...).
     Other,
 }
@@ -104,6 +97,7 @@ impl FailureKind {
             Self::TlsRequired => "tls-required",
             Self::Tls => "tls",
             Self::Certificate => "certificate",
+            Self::ChannelBinding => "channel-binding",
             Self::Other => "other",
         }
     }
@@ -134,6 +128,17 @@ impl PgError {
 
     pub fn classify(err: &tokio_postgres::Error) -> Self {
         let detail = chain(err);
+        // tokio-postgres' words (connect_raw.rs, `can_skip_channel_binding`) when
+        // `channel_binding` is `require` and the server asks for anything but
+        // SCRAM-SHA-256-PLUS; it stops there, before sending any password.
+        if detail.contains("did not use channel binding") {
+            return Self::new(
+                FailureKind::ChannelBinding,
+                "channel binding is required, but the server did not offer SCRAM with channel \
+                 binding (it asked for a clear-text or MD5 password, or for SCRAM without \
+                 binding to the TLS channel); no password was sent",
+            );
+        }
         if let Some(db) = err.as_db_error() {
             let code = db.code();
             let kind = if *code == SqlState::INVALID_PASSWORD {
@@ -242,102 +247,34 @@ impl Target {
         config
     }
 
-    /// Connects and logs in. The connection's background task is spawned on the runtime
-    /// and ends when the returned client is dropped.
+    /// Connects and logs in, with the TLS connector and channel binding of `tls`'s
+    /// policy. The connection's background task is spawned on the runtime and ends when
+    /// the returned client is dropped.
     pub async fn connect(&self, tls: &Tls) -> Result<Client, PgError> {
-        let config = self.config(tls.mode);
-        let client = match tls.mode {
-            SslMode::Disable => {
-                let (client, conn) = config
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| PgError::classify(&e))?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "postgres connection closed with an error");
-                    }
-                });
-                client
+        let mut config = self.config(tls.mode);
+        config.channel_binding(tls.policy().channel_binding().wire());
+        match tls.policy().connector(tls.mode)? {
+            None => spawn_connection(config.connect(NoTls).await),
+            Some(connector) => {
+                spawn_connection(config.connect(MakeTlsConnector::new(connector)).await)
             }
-            mode => {
-                let connector = MakeTlsConnector::new(tls_connector(mode, tls.ca_file.as_deref())?);
-                let (client, conn) = config
-                    .connect(connector)
-                    .await
-                    .map_err(|e| PgError::classify(&e))?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "postgres connection closed with an error");
-                    }
-                });
-                client
-            }
-        };
-        Ok(client)
+        }
     }
 }
 
-fn tls_connector(mode: SslMode, ca_file: Option<&Path>) -> Result<TlsConnector, PgError> {
-    let mut builder = TlsConnector::builder();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            PgError::new(
-                FailureKind::Certificate,
-                format!("cannot read CA bundle {}: {e}", path.display()),
-            )
-        })?;
-        // A bundle may hold several certificates; add each.
-        let mut added = 0;
-        for block in pem_blocks(&pem) {
-            let cert = Certificate::from_pem(block.as_bytes()).map_err(|e| {
-                PgError::new(
-                    FailureKind::Certificate,
-                    format!("invalid certificate in CA bundle {}: {e}", path.display()),
-                )
-            })?;
-            builder.add_root_certificate(cert);
-            added += 1;
+fn spawn_connection<T>(
+    connected: Result<(Client, Connection<Socket, T>), tokio_postgres::Error>,
+) -> Result<Client, PgError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, conn) = connected.map_err(|e| PgError::classify(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "postgres connection closed with an error");
         }
-        if added == 0 {
-            return Err(PgError::new(
-                FailureKind::Certificate,
-                format!("CA bundle {} holds no PEM certificate", path.display()),
-            ));
-        }
-    }
-    match mode {
-        SslMode::Require => {
-            builder
-                .danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        SslMode::VerifyCa => {
-            builder.danger_accept_invalid_hostnames(true);
-        }
-        SslMode::VerifyFull | SslMode::Disable => {}
-    }
-    builder
-        .build()
-        .map_err(|e| PgError::new(FailureKind::Tls, format!("cannot set up TLS: {e}")))
-}
-
-fn pem_blocks(pem: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(pem);
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN CERTIFICATE-----") {
-            current = Some(String::new());
-        }
-        if let Some(block) = current.as_mut() {
-            block.push_str(line);
-            block.push('\n');
-        }
-        if line.starts_with("-----END CERTIFICATE-----") {
-            blocks.extend(current.take());
-        }
-    }
-    blocks
+    });
+    Ok(client)
 }
 
 /// The role name as a quoted SQL identifier (`"` doubled), safe for any name.

@@ -1,12 +1,12 @@
 //! The function's settings, validated once at start. Password settings keep the names and
 //! defaults of AWS's Python rotation samples so existing deployments can switch unchanged.
 
-use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rotor_core::config::{ConfigError, Settings};
-use rotor_core::pg::SslMode;
+use rotor_core::pg::{ChannelBinding, SslMode, TlsPolicy, Trust};
 
 /// How GetRandomPassword builds new passwords (the samples' settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +82,11 @@ pub struct Config {
     pub password: PasswordPolicy,
     /// TLS mode for secrets without an `ssl` key (and the verifying mode for `ssl: true`).
     pub ssl_mode: SslMode,
-    /// Extra CA bundle (PEM) to trust, e.g. the RDS global bundle.
-    pub ssl_root_cert: Option<PathBuf>,
+    /// What `verify-ca` and `verify-full` trust (`PG_SSLROOTCERT`: unset for the system
+    /// store plus the built-in RDS roots, `system`, or a PEM file as the only trust) and
+    /// the channel binding (`PG_CHANNEL_BINDING`), with the TLS connectors built once and
+    /// shared by every login.
+    pub tls: Arc<TlsPolicy>,
     /// Whether a secret's `"ssl": false` may turn TLS off. Without it such a secret fails.
     pub allow_plaintext: bool,
     /// Limit of one connection attempt (TCP, TLS and login).
@@ -102,7 +105,7 @@ impl Default for Config {
         Self {
             password: PasswordPolicy::default(),
             ssl_mode: SslMode::VerifyFull,
-            ssl_root_cert: None,
+            tls: TlsPolicy::shared_default(),
             allow_plaintext: false,
             connect_timeout: Duration::from_secs(5),
             test_retry: Duration::from_secs(5),
@@ -151,19 +154,7 @@ impl Config {
                 ConfigError::new("PG_SSLMODE", format!("expected {}", SslMode::ALLOWED))
             })?,
         };
-        let ssl_root_cert = match s.string("PG_SSLROOTCERT") {
-            None => None,
-            Some(path) => {
-                let path = PathBuf::from(path);
-                if !path.is_file() {
-                    return Err(ConfigError::new(
-                        "PG_SSLROOTCERT",
-                        format!("{} is not a readable file", path.display()),
-                    ));
-                }
-                Some(path)
-            }
-        };
+        let tls = Arc::new(tls_policy(s, ssl_mode)?);
         let strategy = match s.string("ROTATION_STRATEGY") {
             None => d.strategy,
             Some(v) => v.parse().map_err(|_| {
@@ -183,7 +174,7 @@ impl Config {
         Ok(Self {
             password,
             ssl_mode,
-            ssl_root_cert,
+            tls,
             allow_plaintext: s.bool("PG_ALLOW_PLAINTEXT", false)?,
             connect_timeout: seconds(s, "PG_CONNECT_TIMEOUT", d.connect_timeout, 0.1, 300.0)?,
             test_retry: seconds(s, "TEST_RETRY_SECONDS", d.test_retry, 0.0, 300.0)?,
@@ -196,6 +187,38 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_settings(&Settings::env())
     }
+}
+
+/// The TLS policy of `PG_SSLROOTCERT` and `PG_CHANNEL_BINDING`, checked against
+/// `PG_SSLMODE` (a secret's `ssl` key cannot weaken a verifying mode below it).
+fn tls_policy(s: &Settings<'_>, ssl_mode: SslMode) -> Result<TlsPolicy, ConfigError> {
+    let root_cert = s.string("PG_SSLROOTCERT");
+    let trust = Trust::from_setting(root_cert.as_deref()).map_err(|e| {
+        ConfigError::new(
+            "PG_SSLROOTCERT",
+            format!("{e} (expected a PEM file of CA certificates, or `system`)"),
+        )
+    })?;
+    trust.check_mode(ssl_mode).map_err(|e| {
+        ConfigError::new(
+            "PG_SSLMODE",
+            format!("{e}: PG_SSLROOTCERT=system trusts every public CA"),
+        )
+    })?;
+    let channel_binding = match s.string("PG_CHANNEL_BINDING") {
+        None => ChannelBinding::default(),
+        Some(v) => v
+            .parse::<ChannelBinding>()
+            .map_err(|e| ConfigError::new("PG_CHANNEL_BINDING", e))?,
+    };
+    if channel_binding == ChannelBinding::Require && ssl_mode == SslMode::Disable {
+        return Err(ConfigError::new(
+            "PG_CHANNEL_BINDING",
+            "require needs TLS, but PG_SSLMODE is disable (channel binding binds the login \
+             to the TLS channel)",
+        ));
+    }
+    Ok(TlsPolicy::new(trust, channel_binding))
 }
 
 fn seconds(
@@ -228,6 +251,9 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(5));
         assert!(!c.allow_plaintext);
         assert_eq!(c.strategy, Strategy::Auto);
+        assert_eq!(c.tls.channel_binding(), ChannelBinding::Prefer);
+        let trust = c.tls.trust().unwrap();
+        assert!(trust.uses_system_store() && !trust.roots().is_empty());
     }
 
     #[test]
@@ -256,6 +282,7 @@ mod tests {
             ("REQUIRE_EACH_INCLUDED_TYPE", "2"),
             ("PG_SSLMODE", "prefer"),
             ("PG_SSLROOTCERT", "/nonexistent/ca.pem"),
+            ("PG_CHANNEL_BINDING", "always"),
             ("PG_CONNECT_TIMEOUT", "-1"),
             ("PG_CONNECT_TIMEOUT", "soon"),
             ("PG_ALLOW_PLAINTEXT", "sure"),
@@ -289,5 +316,76 @@ mod tests {
             ("EXCLUDE_LOWERCASE", "true"),
         ];
         assert!(Config::from_settings(&Settings::from_pairs(&all)).is_err());
+    }
+
+    #[test]
+    fn tls_settings_build_one_policy_as_libpq_reads_them() {
+        let c = Config::from_settings(&Settings::from_pairs(&[
+            ("PG_SSLROOTCERT", "system"),
+            ("PG_CHANNEL_BINDING", "Require"),
+        ]))
+        .unwrap();
+        assert_eq!(c.tls.channel_binding(), ChannelBinding::Require);
+        let trust = c.tls.trust().unwrap();
+        assert!(trust.uses_system_store() && trust.roots().is_empty());
+        // Every login of the function shares the policy (and so its connectors).
+        let copy = c.clone();
+        assert!(Arc::ptr_eq(&c.tls, &copy.tls));
+    }
+
+    #[test]
+    fn tls_settings_that_cannot_work_together_fail_at_start() {
+        for (pairs, var) in [
+            (
+                &[("PG_CHANNEL_BINDING", "require"), ("PG_SSLMODE", "disable")][..],
+                "PG_CHANNEL_BINDING",
+            ),
+            (
+                &[("PG_SSLROOTCERT", "system"), ("PG_SSLMODE", "verify-ca")][..],
+                "PG_SSLMODE",
+            ),
+            (
+                &[("PG_SSLROOTCERT", "system"), ("PG_SSLMODE", "require")][..],
+                "PG_SSLMODE",
+            ),
+        ] {
+            let err = Config::from_settings(&Settings::from_pairs(pairs)).unwrap_err();
+            assert_eq!(err.var, var, "{pairs:?}: {err}");
+        }
+        let err = Config::from_settings(&Settings::from_pairs(&[
+            ("PG_CHANNEL_BINDING", "require"),
+            ("PG_SSLMODE", "disable"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("PG_SSLMODE"), "{err}");
+        // Channel binding can be turned off with plain text, and `system` allows disable.
+        for pairs in [
+            &[("PG_CHANNEL_BINDING", "disable"), ("PG_SSLMODE", "disable")][..],
+            &[("PG_SSLROOTCERT", "system"), ("PG_SSLMODE", "disable")][..],
+        ] {
+            Config::from_settings(&Settings::from_pairs(pairs)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_root_file_without_a_valid_certificate_fails_at_start() {
+        let dir = std::env::temp_dir().join(format!("rotor-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let broken = dir.join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for path in [&empty, &dir, &broken] {
+            let path = path.to_str().unwrap();
+            let pairs = [("PG_SSLROOTCERT", path)];
+            let err = Config::from_settings(&Settings::from_pairs(&pairs)).unwrap_err();
+            assert_eq!(err.var, "PG_SSLROOTCERT", "{err}");
+            assert!(err.problem.contains(path), "names the file: {err}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
