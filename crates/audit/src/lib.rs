@@ -3,7 +3,6 @@
 //! publishes one SNS report; with AUTO_ROTATE it starts rotations of too-old secrets.
 
 mod audit;
-pub mod calls;
 pub mod checks;
 pub mod config;
 pub mod emf;
@@ -20,11 +19,11 @@ use rotor_core::error::{AwsError, ErrorType};
 use serde_json::Value;
 use tracing::Instrument;
 
-pub use calls::CallCounter;
 pub use config::Config;
 pub use emf::MetricsOut;
 pub use findings::{Code, Finding, Resource};
 pub use outcome::Outcome;
+pub use rotor_core::calls::CallCounter;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::calls::Counts;
 use crate::findings::{Code, Finding};
+use rotor_core::calls::Counts;
 
 /// A secret whose rotation belongs to another service (`OwningService`, e.g. RDS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
-//! Counts every AWS operation the audit's clients start, by name. The counts go into the
-//! output and the log, so the cost of a run is visible and "never GetSecretValue" is
-//! checkable from the outside.
+//! Counts every AWS operation a function's clients start, by name. The counts go into
+//! the output and the log, so the cost of a run is visible (and, for the audit, "never
+//! GetSecretValue" is checkable from the outside).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,14 @@ impl CallCounter {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// The number of calls so far, all operations together.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .lock()
+            .map(|c| c.values().sum())
+            .unwrap_or_default()
+    }
+
     /// The calls made since `before` was taken.
     pub fn since(&self, before: &Counts) -> Counts {
         self.snapshot()
@@ -45,7 +53,7 @@ impl CallCounter {
 
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
-        "rotor-audit-call-counter"
+        "rotor-call-counter"
     }
 
     // Once per operation (not per retry attempt), and after the operation's own

@@ -2,6 +2,7 @@
 //! PostgreSQL connections, settings, logging, metrics, notifications and errors.
 
 pub mod aws;
+pub mod calls;
 pub mod config;
 pub mod credentials;
 pub mod error;

@@ -12,6 +12,7 @@ use rotor_core::SecretString;
 use rotor_core::pg::{FailureKind, PgError, SslMode, Target, Tls, scram_verifier};
 use tokio_postgres::{Client, SimpleQueryMessage, Transaction};
 
+use crate::Context;
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::error::RotateError;
@@ -108,12 +109,12 @@ fn stage_name(c: Credential) -> &'static str {
 /// Tries one login within the connect timeout and the step's deadline. A failure is logged
 /// here (never with the password) and returned for the caller to decide.
 pub async fn try_login(
-    config: &Config,
+    ctx: &Context,
     deadline: &Deadline,
     secret: &str,
     login: &Login<'_>,
 ) -> Result<Result<Client, PgError>, RotateError> {
-    let limit = deadline.cap(config.connect_timeout);
+    let limit = deadline.cap(ctx.config.connect_timeout);
     if limit.is_zero() {
         return Ok(Err(PgError::new(
             FailureKind::Timeout,
@@ -121,6 +122,8 @@ pub async fn try_login(
         )));
     }
     let target = login.target(secret, limit)?;
+    ctx.logins
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // tokio-postgres' own timeout covers the TCP connect only; this one covers TLS and
     // the login exchange too (a server that accepts and then says nothing).
     let result = match tokio::time::timeout(limit, target.connect(&login.tls)).await {

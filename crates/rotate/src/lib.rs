@@ -13,10 +13,12 @@ pub mod master;
 pub mod secret;
 pub mod steps;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
+use rotor_core::calls::CallCounter;
 use rotor_core::error::ErrorType;
 use rotor_core::metrics::{Emf, Unit};
 use serde_json::{Value, json};
@@ -34,17 +36,45 @@ pub struct Context {
     pub sdk: SdkConfig,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub rds: aws_sdk_rds::Client,
+    /// Every AWS call the clients start; each step logs how many it made.
+    pub calls: CallCounter,
+    /// Every database login tried; each step logs how many it made.
+    pub logins: AtomicU64,
 }
 
 impl Context {
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+        let calls = CallCounter::new();
         Self {
             config,
             sdk: sdk.clone(),
-            secrets: aws_sdk_secretsmanager::Client::new(sdk),
-            rds: aws_sdk_rds::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(sdk)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            rds: rds_client(sdk, &calls),
+            calls,
+            logins: AtomicU64::new(0),
         }
     }
+
+    /// The RDS client for `region` (this function's own when empty or the same).
+    pub fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+        if region.is_empty() || region == rotor_core::aws::region_of(&self.sdk) {
+            self.rds.clone()
+        } else {
+            rds_client(&rotor_core::aws::in_region(&self.sdk, region), &self.calls)
+        }
+    }
+}
+
+fn rds_client(sdk: &SdkConfig, calls: &CallCounter) -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build(),
+    )
 }
 
 /// Handles one rotation step. Returns `{"step", "secretId", "outcome"}` (Secrets Manager
@@ -68,6 +98,8 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
     );
     let deadline = deadline::Deadline::from_context(&lambda_ctx, ctx.config.deadline_margin);
     let started = Instant::now();
+    let calls_before = ctx.calls.snapshot();
+    let logins_before = ctx.logins.load(Ordering::Relaxed);
     let result = async {
         let work = steps::run(ctx, &event, &deadline);
         let result = match deadline.instant() {
@@ -82,14 +114,31 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
             None => work.await,
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        // What the step cost: AWS calls by operation, and database logins tried.
+        let calls = ctx.calls.since(&calls_before);
+        let aws_calls: u64 = calls.values().sum();
+        let aws_operations = calls
+            .iter()
+            .map(|(op, n)| format!("{op}:{n}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let logins = ctx.logins.load(Ordering::Relaxed) - logins_before;
         match &result {
-            Ok(outcome) => {
-                tracing::info!(outcome = outcome.as_str(), elapsed_ms, "step succeeded")
-            }
+            Ok(outcome) => tracing::info!(
+                outcome = outcome.as_str(),
+                elapsed_ms,
+                aws_calls,
+                aws_operations,
+                logins,
+                "step succeeded"
+            ),
             Err(e) => tracing::error!(
                 error = %e,
                 error_type = %e.error_type(),
                 elapsed_ms,
+                aws_calls,
+                aws_operations,
+                logins,
                 "step failed"
             ),
         }

@@ -61,11 +61,7 @@ pub fn parse_rds_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str, &'a str)>
 }
 
 fn rds_for(ctx: &Context, region: &str) -> Rds {
-    if region.is_empty() || region == rotor_core::aws::region_of(&ctx.sdk) {
-        ctx.rds.clone()
-    } else {
-        Rds::new(&rotor_core::aws::in_region(&ctx.sdk, region))
-    }
+    ctx.rds_in(region)
 }
 
 async fn instance_endpoint(

@@ -452,7 +452,7 @@ async fn set_single(
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
     let as_current = Login::new(config, current, Credential::Current, id)?;
     let mut attempts = Vec::new();
-    let mut client = match try_login(config, deadline, id, &as_current).await? {
+    let mut client = match try_login(ctx, deadline, id, &as_current).await? {
         Ok(client) => Some(client),
         // Only a refused password is worth another credential: a server that cannot be
         // reached or trusted will not be reached or trusted with other credentials.
@@ -466,7 +466,7 @@ async fn set_single(
     };
     if client.is_none() {
         let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
-        match try_login(config, deadline, id, &as_pending).await? {
+        match try_login(ctx, deadline, id, &as_pending).await? {
             Ok(_) => return Ok(already_set()),
             Err(e) => attempts.push((Credential::Pending, e)),
         }
@@ -477,7 +477,7 @@ async fn set_single(
                     && previous.port() == pending.port() =>
             {
                 let as_previous = Login::new(config, &previous, Credential::Previous, id)?;
-                match try_login(config, deadline, id, &as_previous).await? {
+                match try_login(ctx, deadline, id, &as_previous).await? {
                     Ok(c) => client = Some(c),
                     Err(e) => attempts.push((Credential::Previous, e)),
                 }
@@ -575,8 +575,8 @@ async fn set_alternating(
     let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
     let as_current = Login::new(config, current, Credential::Current, id)?;
     let (pending_login, current_login) = tokio::join!(
-        try_login(config, deadline, id, &as_pending),
-        try_login(config, deadline, id, &as_current)
+        try_login(ctx, deadline, id, &as_pending),
+        try_login(ctx, deadline, id, &as_current)
     );
     if pending_login?.is_ok() {
         return Ok(already_set());
@@ -589,7 +589,7 @@ async fn set_alternating(
     // cluster-wide, and a database an application team owns may hold settings and objects
     // planted for whoever logs in next.
     let as_master = Login::new(config, &master, Credential::Master, &master_arn)?;
-    let mut client = match try_login(config, deadline, id, &as_master).await? {
+    let mut client = match try_login(ctx, deadline, id, &as_master).await? {
         Ok(c) => c,
         Err(e) => {
             return Err(login_error(
@@ -665,7 +665,7 @@ async fn test_db(
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
-        let failure = match try_login(config, deadline, id, &login).await? {
+        let failure = match try_login(ctx, deadline, id, &login).await? {
             Ok(client) => match database::check_session(&client).await {
                 Ok(user) => {
                     tracing::info!(outcome = "tested", session_user = %user, "the pending credentials work");
