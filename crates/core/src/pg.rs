@@ -1,6 +1,7 @@
 //! PostgreSQL connections built from credentials: a `tokio_postgres::Config` (never a
-//! concatenated string), the TLS mode applied explicitly, and failures classified so a
-//! log line can say why a login failed without ever saying the password.
+//! concatenated string), the TLS mode applied explicitly (trust, channel binding and the
+//! shared connectors are in `tls`), and failures classified so a log line can say why a
+//! login failed without ever saying the password.
 
 mod rds;
 mod tls;

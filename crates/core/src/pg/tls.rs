@@ -259,7 +259,14 @@ impl TlsPolicy {
         self.connectors[slot]
             .get_or_init(|| {
                 self.built.fetch_add(1, Ordering::Relaxed);
-                build(self.trust.as_ref().map_err(Clone::clone)?, mode)
+                let built = build(self.trust.as_ref().map_err(Clone::clone)?, mode);
+                tracing::debug!(
+                    tls = mode.as_str(),
+                    trust = ?self.trust,
+                    ok = built.is_ok(),
+                    "TLS connector built"
+                );
+                built
             })
             .clone()
             .map(Some)
@@ -294,7 +301,9 @@ fn build(trust: &Trust, mode: SslMode) -> Result<TlsConnector, PgError> {
         .map_err(|e| PgError::new(FailureKind::Tls, e))?;
     let mut builder = TlsConnector::builder();
     match mode {
-        // Encrypted, nothing verified: no trust is consulted.
+        // Encrypted, nothing verified: no trust is consulted. (libpq, for compatibility,
+        // verifies the chain under `require` when a root file exists; rotor keeps the
+        // documented meaning, and `verify-ca` is the mode that checks the chain.)
         SslMode::Require => {
             builder
                 .danger_accept_invalid_certs(true)
