@@ -102,12 +102,22 @@ pub async fn run(
         }
         return finish(ctx, &info, id, &event.token).await;
     }
-    // The three reads every other step needs, at once: none depends on another, and each
-    // is a round trip to Secrets Manager. The protocol is checked before either value is
-    // used.
+    // The reads the step needs, at once: none depends on another, and each is a round trip
+    // to Secrets Manager. The protocol is checked before either value is used. testSecret
+    // of a database secret needs only the pending value, so it decides the kind from that
+    // (a copy of AWSCURRENT with new credentials) and reads AWSCURRENT only for an app
+    // secret, whose previous values it checks.
+    let needs_current = event.step != Step::TestSecret;
+    let read_current = || secret::required_value(&ctx.secrets, id, CURRENT, None);
     let (info, current, pending) = tokio::join!(
         secret::describe(&ctx.secrets, id),
-        secret::required_value(&ctx.secrets, id, CURRENT, None),
+        async {
+            if needs_current {
+                read_current().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
         secret::value(&ctx.secrets, id, PENDING, Some(&event.token)),
     );
     let info = info?;
@@ -116,13 +126,26 @@ pub async fn run(
     }
     let (current, pending) = (current?, pending?);
     let pending = pending.as_ref();
-    let current_json = json_object(id, "AWSCURRENT", &current)?;
-    let kind = choose_kind(ctx, &info, id, &current_json)?;
+    let (stage, text) = match &current {
+        Some(current) => ("AWSCURRENT", current),
+        None => ("AWSPENDING", pending.ok_or_else(|| missing_pending(id))?),
+    };
+    let value = json_object(id, stage, text)?;
+    let kind = choose_kind(ctx, &info, id, &value)?;
     tracing::info!(kind = kind.as_str(), "rotation kind chosen");
     match kind {
-        Kind::AppSecret(keys) => app_step(ctx, event, &current_json, pending, &keys).await,
+        Kind::AppSecret(keys) => {
+            let current = match current {
+                Some(_) => value,
+                None => json_object(id, "AWSCURRENT", &read_current().await?)?,
+            };
+            app_step(ctx, event, &current, pending, &keys).await
+        }
+        _ if event.step == Step::TestSecret => {
+            test_db(ctx, event, &pending_db(id, pending)?, deadline).await
+        }
         kind => {
-            let current = db_credentials(id, "AWSCURRENT", current_json)?;
+            let current = db_credentials(id, "AWSCURRENT", value)?;
             check_engine(id, &current)?;
             let alternating = kind == Kind::AlternatingUsers;
             match event.step {
@@ -135,7 +158,7 @@ pub async fn run(
                         set_single(ctx, event, &current, &pending, deadline).await
                     }
                 }
-                Step::TestSecret => test_db(ctx, event, &pending_db(id, pending)?, deadline).await,
+                Step::TestSecret => unreachable!("handled above"),
                 Step::FinishSecret => unreachable!("handled above"),
             }
         }
@@ -444,7 +467,7 @@ async fn set_single(
             what: "username",
         });
     }
-    check_same_host(id, current, &pending)?;
+    check_same_host(id, current, pending)?;
 
     // One login on the common path: AWSCURRENT logs in until the password changes. When it
     // does not, an earlier attempt may have set the password already (the pending
@@ -465,7 +488,7 @@ async fn set_single(
         }
     };
     if client.is_none() {
-        let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
+        let as_pending = Login::new(config, pending, Credential::Pending, id)?;
         match try_login(ctx, deadline, id, &as_pending).await? {
             Ok(_) => return Ok(already_set()),
             Err(e) => attempts.push((Credential::Pending, e)),
@@ -493,7 +516,7 @@ async fn set_single(
     let failed = |source| {
         db_error(
             id,
-            &pending,
+            pending,
             format!("changing the password of role {user}"),
             source,
         )
@@ -554,7 +577,7 @@ async fn set_alternating(
             ),
         ));
     }
-    check_same_host(id, current, &pending)?;
+    check_same_host(id, current, pending)?;
 
     // What the secret's writer could turn the master against is settled before any login:
     // the master's own role, and a database other than the master's.
@@ -572,7 +595,7 @@ async fn set_alternating(
     // An earlier attempt may have set the password already. And the current user must
     // still work: rotating its twin while it is broken would leave the application with
     // no working credentials at all. Both logins at once: neither depends on the other.
-    let as_pending = Login::new(config, &pending, Credential::Pending, id)?;
+    let as_pending = Login::new(config, pending, Credential::Pending, id)?;
     let as_current = Login::new(config, current, Credential::Current, id)?;
     let (pending_login, current_login) = tokio::join!(
         try_login(ctx, deadline, id, &as_pending),
