@@ -7,7 +7,6 @@
 //! server is refused before any login ([`check_same_database`]), as AWS's multi-user
 //! sample refuses it "to protect against a confused deputy attack".
 
-use aws_sdk_rds::Client as Rds;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use rotor_core::DbCredentials;
 use rotor_core::error::AwsResultExt;
@@ -60,10 +59,6 @@ pub fn parse_rds_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str, &'a str)>
     }
 }
 
-fn rds_for(ctx: &Context, region: &str) -> Rds {
-    ctx.rds_in(region)
-}
-
 async fn instance_endpoint(
     ctx: &Context,
     master_arn: &str,
@@ -75,7 +70,8 @@ async fn instance_endpoint(
             format!("tag {INSTANCE_TAG} is not a DB instance ARN"),
         )
     })?;
-    let out = rds_for(ctx, region)
+    let out = ctx
+        .rds_in(region)
         .describe_db_instances()
         .db_instance_identifier(id)
         .send()
@@ -107,7 +103,8 @@ async fn cluster_endpoint(
             format!("tag {CLUSTER_TAG} is not a DB cluster ARN"),
         )
     })?;
-    let out = rds_for(ctx, region)
+    let out = ctx
+        .rds_in(region)
         .describe_db_clusters()
         .db_cluster_identifier(id)
         .send()
@@ -170,14 +167,6 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-fn refused(secret: &str, reason: String) -> RotateError {
-    RotateError::Refused {
-        secret: secret.to_owned(),
-        what: "Host",
-        reason,
-    }
-}
-
 /// Refuses, before any login, a secret whose database is not the master's.
 ///
 /// Whoever can write the rotated secret chooses its `host` and `username`. Were the master
@@ -213,14 +202,13 @@ pub async fn check_same_database(
     if master_at == user_at {
         return Ok(());
     }
-    let not_proven = |why: String| {
-        refused(
-            secret,
-            format!(
-                "the secret's database {user_at} is not the master's ({master_at}) and {why}; \
-                 the master changes passwords only on its own database"
-            ),
-        )
+    let not_proven = |why: String| RotateError::Refused {
+        secret: secret.to_owned(),
+        what: "Host",
+        reason: format!(
+            "the secret's database {user_at} is not the master's ({master_at}) and {why}; \
+             the master changes passwords only on its own database"
+        ),
     };
     let Some(resource) = master_resource(ctx, master_arn, master, &master_at).await? else {
         return Err(not_proven(
@@ -324,7 +312,7 @@ async fn rds_endpoints(
     let (region, cluster_id) = match resource {
         RdsResource::Cluster { region, id } => (region, id.clone()),
         RdsResource::Instance { region, id } => {
-            let rds = rds_for(ctx, region);
+            let rds = ctx.rds_in(region);
             let out = rds
                 .describe_db_instances()
                 .db_instance_identifier(id)
@@ -360,7 +348,7 @@ async fn rds_endpoints(
             }
         }
     };
-    let rds = rds_for(ctx, region);
+    let rds = ctx.rds_in(region);
     let out = rds
         .describe_db_clusters()
         .db_cluster_identifier(&cluster_id)
