@@ -122,7 +122,10 @@ async fn main() -> anyhow::Result<()> {
     println!("start-up to first answer: {}", summary(&mut startups));
     println!("full four-step rotation:  {}", summary(&mut rotations));
     for step in STEPS {
-        let cost = costs.get(step).map(String::as_str).unwrap_or("no log line");
+        let cost = costs
+            .get(step)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "no log line".to_owned());
         let times = step_times.get_mut(step).context("step timed")?;
         println!("  {step:<13} {}; {cost}", summary(times));
     }
@@ -144,11 +147,15 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let median_rotation = ms(rotations[rotations.len() / 2]);
+    let in_function: u64 = costs.values().map(|c| c.elapsed_ms).sum();
     println!("targets:");
     verdict(
         "four steps <= 50 ms (2.5x AWS's Python single-user sample)",
         median_rotation <= FOUR_STEPS_TARGET_MS,
-        format!("median {median_rotation:.0} ms"),
+        format!(
+            "median {median_rotation:.0} ms through the emulator; the steps' medians inside \
+             the function add up to {in_function} ms"
+        ),
     );
     if let Some(libpq) = libpq_login {
         verdict(
@@ -176,10 +183,28 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Each step's median time inside the function, AWS calls and logins, from its
-/// `step succeeded` lines (JSON: fields, and the span with the step's name).
-fn step_costs(log: &str) -> BTreeMap<String, String> {
-    let mut by_step: BTreeMap<String, Vec<(u64, u64, u64, String)>> = BTreeMap::new();
+/// One step's median cost inside the function, from its `step succeeded` lines.
+struct StepCost {
+    elapsed_ms: u64,
+    aws_calls: u64,
+    aws_operations: String,
+    logins: u64,
+}
+
+impl std::fmt::Display for StepCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "in the function {} ms, {} AWS calls ({}), {} logins",
+            self.elapsed_ms, self.aws_calls, self.aws_operations, self.logins
+        )
+    }
+}
+
+/// Each step's median cost inside the function, from its `step succeeded` lines (JSON:
+/// fields, and the span with the step's name).
+fn step_costs(log: &str) -> BTreeMap<String, StepCost> {
+    let mut by_step: BTreeMap<String, Vec<StepCost>> = BTreeMap::new();
     for line in log.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -194,25 +219,21 @@ fn step_costs(log: &str) -> BTreeMap<String, String> {
             .unwrap_or("?")
             .to_owned();
         let num = |k: &str| field(k).and_then(|x| x.as_u64()).unwrap_or(0);
-        let ops = field("aws_operations")
-            .and_then(|x| x.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        by_step.entry(step).or_default().push((
-            num("elapsed_ms"),
-            num("aws_calls"),
-            num("logins"),
-            ops,
-        ));
+        by_step.entry(step).or_default().push(StepCost {
+            elapsed_ms: num("elapsed_ms"),
+            aws_calls: num("aws_calls"),
+            aws_operations: field("aws_operations")
+                .and_then(|x| x.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            logins: num("logins"),
+        });
     }
     by_step
         .into_iter()
         .map(|(step, mut runs)| {
-            runs.sort();
-            let (elapsed, calls, logins, ops) = runs[runs.len() / 2].clone();
-            (
-                step,
-                format!("in the function {elapsed} ms, {calls} AWS calls ({ops}), {logins} logins"),
-            )
+            runs.sort_by_key(|c| c.elapsed_ms);
+            let median = runs.swap_remove(runs.len() / 2);
+            (step, median)
         })
         .collect()
 }
