@@ -31,6 +31,9 @@ pub struct Postgres {
     /// The server's log, with every statement (`log_statement = 'all'`).
     pub log_file: PathBuf,
     pub data_dir: PathBuf,
+    /// `verify-full` against `ca_file`, built once: its TLS connector is shared by every
+    /// login of the test binary, as a function's are.
+    tls: OnceLock<Tls>,
 }
 
 /// The role that the test servers authenticate with `password` (clear text over TLS)
@@ -204,6 +207,7 @@ fn start() -> Postgres {
         ca_file,
         log_file,
         data_dir,
+        tls: OnceLock::new(),
     }
 }
 
@@ -298,7 +302,9 @@ fn make_certificates(dir: &Path, data_dir: &Path) -> PathBuf {
 impl Postgres {
     /// `verify-full` against the generated CA.
     pub fn tls(&self) -> Tls {
-        Tls::new(SslMode::VerifyFull, Some(self.ca_file.clone()))
+        self.tls
+            .get_or_init(|| Tls::new(SslMode::VerifyFull, Some(self.ca_file.clone())))
+            .clone()
     }
 
     /// A login as `user` to `dbname` on this server.
