@@ -117,8 +117,8 @@ pub async fn run(ctx: &Context, now: DateTime<Utc>) -> Result<Outcome, Error> {
     };
 
     emf::write(
-        &ctx.metrics_out,
-        &emf::record(&cfg.metrics_namespace, &outcome),
+        ctx.metrics_out.as_ref(),
+        &emf::record(&cfg.metrics, &outcome),
     )
     .map_err(Error::Metrics)?;
 

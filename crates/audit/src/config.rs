@@ -1,6 +1,7 @@
 //! The audit's validated settings, read once at start.
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::metrics::MetricsConfig;
 use serde::Deserialize;
 
 use crate::policy::{Policy, PolicyPatch};
@@ -39,7 +40,8 @@ pub struct Config {
     pub auto_rotate: bool,
     pub dry_run: bool,
     pub audit_parameters: bool,
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -96,9 +98,7 @@ impl Config {
             auto_rotate: s.bool("AUTO_ROTATE", false)?,
             dry_run: s.bool("DRY_RUN", false)?,
             audit_parameters: s.bool("AUDIT_PARAMETERS", false)?,
-            metrics_namespace: s
-                .string("METRICS_NAMESPACE")
-                .unwrap_or_else(|| "rotor".to_owned()),
+            metrics: MetricsConfig::from_settings(s)?,
         })
     }
 
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(c.report, ReportMode::Findings);
         assert!(!c.auto_rotate && !c.dry_run && !c.audit_parameters);
         assert_eq!(c.environment, "all");
-        assert_eq!(c.metrics_namespace, "rotor");
+        assert_eq!(c.metrics.namespace, "rotor");
         assert!(c.in_scope("anything"));
     }
 

@@ -1,25 +1,22 @@
 //! The run's CloudWatch metrics, as one Embedded Metric Format line: secrets and
-//! parameters audited, one count per finding code, with an `Environment` dimension.
+//! parameters audited, one count per finding code, with `Stack` (when deployed) and
+//! `Environment` dimensions.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use rotor_core::metrics::{Emf, Unit};
+use rotor_core::metrics::{Emf, MetricsConfig, Unit};
 
 use crate::outcome::Outcome;
 
-/// Where the EMF line goes: stdout on Lambda (the log agent turns it into metrics), a
-/// buffer in tests.
+/// Where the EMF line goes when not through the log (tests read it back from a buffer).
 pub type MetricsOut = Arc<Mutex<dyn Write + Send>>;
-
-pub fn stdout() -> MetricsOut {
-    Arc::new(Mutex::new(std::io::stdout()))
-}
 
 /// The record for a run. Every code is present, zero included, so alarms on a code see
 /// data points on clean days too.
-pub fn record(namespace: &str, o: &Outcome) -> Emf {
-    let mut emf = Emf::new(namespace)
+pub fn record(metrics: &MetricsConfig, o: &Outcome) -> Emf {
+    let mut emf = metrics
+        .record()
         .dimension("Environment", o.environment.clone())
         .metric("SecretsAudited", o.secrets_audited as f64, Unit::Count)
         .metric(
@@ -44,10 +41,15 @@ pub fn record(namespace: &str, o: &Outcome) -> Emf {
         )
 }
 
-/// Writes the record as one line. The timestamp is the clock, not the audit's "as of":
-/// CloudWatch rejects EMF timestamps more than two weeks old or two hours ahead, and a
-/// replayed event may be either.
-pub fn write(out: &MetricsOut, emf: &Emf) -> std::io::Result<()> {
+/// Writes the record as one line: through the log (`Emf::emit`, which Lambda's log-level
+/// filtering keeps whatever the level) unless `out` sends it elsewhere. The timestamp is
+/// the clock, not the audit's "as of": CloudWatch rejects EMF timestamps more than two
+/// weeks old or two hours ahead, and a replayed event may be either.
+pub fn write(out: Option<&MetricsOut>, emf: &Emf) -> std::io::Result<()> {
+    let Some(out) = out else {
+        emf.emit();
+        return Ok(());
+    };
     let mut line = emf.to_line(chrono::Utc::now().timestamp_millis());
     line.push('\n');
     let mut w = out

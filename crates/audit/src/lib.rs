@@ -65,7 +65,8 @@ pub struct Context {
     ssm: aws_sdk_ssm::Client,
     sns: aws_sdk_sns::Client,
     calls: CallCounter,
-    metrics_out: MetricsOut,
+    /// `None`: the EMF line goes through the log, as on Lambda.
+    metrics_out: Option<MetricsOut>,
 }
 
 impl Context {
@@ -94,13 +95,13 @@ impl Context {
             ssm,
             sns,
             calls,
-            metrics_out: emf::stdout(),
+            metrics_out: None,
         }
     }
 
     /// Sends the EMF line somewhere other than stdout (tests read it back).
     pub fn with_metrics_out(mut self, out: MetricsOut) -> Self {
-        self.metrics_out = out;
+        self.metrics_out = Some(out);
         self
     }
 

@@ -1,5 +1,6 @@
-//! Logging set-up: JSON lines on Lambda when its log format is JSON, readable text
-//! elsewhere; level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO. `RUST_LOG`
+//! Logging set-up: JSON lines on Lambda when its log format is JSON (the shape Lambda's
+//! log-level filtering reads, see [`json`]), readable text elsewhere; level from
+//! `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, then INFO. `RUST_LOG`
 //! takes comma-separated `level` and `target=level` directives (a plain target filter, not
 //! tracing-subscriber's `EnvFilter`, whose regular-expression engine would cost every binary
 //! about 200 KB for span and field filters a Lambda function never needs).
@@ -12,13 +13,82 @@
 //! event's `RotationToken` among them). Those events are dropped before any writer sees
 //! them.
 
+mod json;
+
 use std::str::FromStr;
 
 use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{LevelFilter, Targets, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
+
+pub use json::timestamp;
+
+/// The target of metric events (`metrics::Emf::emit`): written whatever the level asked
+/// for, since alarms depend on them.
+pub const METRICS_TARGET: &str = "rotor_metrics";
+
+/// How the subscriber writes, from the Lambda environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// JSON lines (`AWS_LAMBDA_LOG_FORMAT=JSON`), or readable text.
+    pub json: bool,
+    /// The lowest level written (metric lines aside).
+    pub level: LevelFilter,
+    /// `RUST_LOG`-style directives, when Lambda sets no level.
+    pub directives: Option<String>,
+    /// `functionName` on every JSON line: `AWS_LAMBDA_FUNCTION_NAME`, else the program's name.
+    pub function_name: String,
+    /// The `level` metric lines carry: Lambda's application log level when it is above
+    /// INFO (`WARN`, `ERROR`, `FATAL`), else `INFO`. Lambda drops lines below its level, and
+    /// documents no exemption for metric lines, so they carry the level itself and pass.
+    pub metrics_level: &'static str,
+}
+
+impl Settings {
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL` (which Lambda's advanced
+    /// logging controls set from `ApplicationLogLevel`), `RUST_LOG` and
+    /// `AWS_LAMBDA_FUNCTION_NAME` through `var`.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        let lambda_level = var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.trim().to_ascii_uppercase());
+        // Lambda's advanced logging controls set a plain level; RUST_LOG may hold directives.
+        let (level, directives) = match lambda_level.as_deref() {
+            // rotor has no FATAL events: at FATAL, Lambda keeps only metric lines.
+            Some("FATAL") => (LevelFilter::ERROR, None),
+            Some(l) => (LevelFilter::from_str(l).unwrap_or(LevelFilter::INFO), None),
+            None => (LevelFilter::INFO, var("RUST_LOG")),
+        };
+        let metrics_level = match lambda_level.as_deref() {
+            Some("WARN") => "WARN",
+            Some("ERROR") => "ERROR",
+            Some("FATAL") => "FATAL",
+            _ => "INFO",
+        };
+        let function_name = var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(program_name);
+        Self {
+            json,
+            level,
+            directives,
+            function_name,
+            metrics_level,
+        }
+    }
+
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "rotor".to_owned())
+}
 
 /// Whether an event may be written at all: payload-dumping dependencies are capped.
 pub fn allowed(meta: &Metadata<'_>) -> bool {
@@ -70,44 +140,50 @@ pub fn targets(level: LevelFilter, directives: &str) -> Targets {
     targets
 }
 
-/// A subscriber writing to `writer` at `level` (or the `RUST_LOG`-style directives in
-/// `directives`, see [`targets`]), JSON or text, with the payload caps applied.
-pub fn subscriber<W>(
-    writer: W,
-    level: LevelFilter,
-    directives: Option<&str>,
-    json: bool,
-) -> impl Subscriber + Send + Sync
+/// A subscriber writing to `writer` as `settings` say (level, or the `RUST_LOG`-style
+/// directives of [`targets`]; JSON or text), with the payload caps applied. Metric events
+/// pass whatever the level.
+pub fn subscriber<W>(writer: W, settings: &Settings) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = targets(level, directives.unwrap_or_default());
+    let levels = targets(
+        settings.level,
+        settings.directives.as_deref().unwrap_or_default(),
+    );
+    let metrics = filter_fn(|m| m.target() == METRICS_TARGET).with_max_level_hint(Level::INFO);
+    // Invocation spans (INFO) are kept at every level: they write nothing themselves, but
+    // an error line at `ERROR` needs its span's request id.
+    let invocation_spans =
+        filter_fn(|m| m.is_span() && *m.level() <= Level::INFO).with_max_level_hint(Level::INFO);
+    let filter = levels
+        .or(metrics)
+        .or(invocation_spans)
+        .and(filter_fn(allowed).with_max_level_hint(LevelFilter::TRACE));
     let fmt = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .without_time()
         .with_ansi(false)
         .with_writer(writer);
-    let fmt = if json {
-        fmt.json().boxed()
+    let fmt = if settings.json {
+        fmt.fmt_fields(JsonFields::new())
+            .event_format(json::LambdaJson {
+                function_name: settings.function_name.clone(),
+                metrics_level: settings.metrics_level,
+            })
+            .boxed()
     } else {
-        fmt.boxed()
+        let text = tracing_subscriber::fmt::format()
+            .with_target(false)
+            .without_time()
+            .with_ansi(false);
+        fmt.event_format(json::Text { inner: text }).boxed()
     };
-    Registry::default()
-        .with(filter)
-        .with(fmt.with_filter(filter_fn(allowed)))
+    Registry::default().with(fmt.with_filter(filter))
 }
 
 /// Installs the global subscriber from the Lambda environment. Call once, first thing in
 /// `main`.
 pub fn init() {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    // Lambda's advanced logging controls set a plain level; RUST_LOG may hold directives.
-    let (level, directives) = match var("AWS_LAMBDA_LOG_LEVEL") {
-        Some(l) => (LevelFilter::from_str(&l).unwrap_or(LevelFilter::INFO), None),
-        None => (LevelFilter::INFO, var("RUST_LOG")),
-    };
-    let subscriber = subscriber(std::io::stdout, level, directives.as_deref(), json);
+    let subscriber = subscriber(std::io::stdout, &Settings::from_env());
     // Bridge `log` records (tokio-postgres uses `log`) into tracing, under the same caps.
     let _ = tracing_log::LogTracer::init();
     let _ = tracing::subscriber::set_global_default(subscriber);
@@ -159,7 +235,17 @@ mod tests {
     fn the_subscriber_drops_capped_events_even_at_trace() {
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let subscriber = subscriber(move || writer.clone(), LevelFilter::TRACE, None, true);
+        let settings = Settings::from_lookup(|k| {
+            (k == "AWS_LAMBDA_LOG_FORMAT" || k == "AWS_LAMBDA_LOG_LEVEL").then(|| {
+                if k.ends_with("FORMAT") {
+                    "JSON"
+                } else {
+                    "TRACE"
+                }
+                .to_owned()
+            })
+        });
+        let subscriber = subscriber(move || writer.clone(), &settings);
         tracing::subscriber::with_default(subscriber, || {
             tracing::debug!(target: "tokio_postgres::query", "executing ALTER ROLE canary-statement");
             tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "transmitting canary-body");

@@ -3,6 +3,88 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::{ConfigError, Settings};
+
+/// The namespace when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_NAMESPACE: &str = "rotor";
+
+/// Where a function's metrics go, the same for every function: `METRICS_NAMESPACE`, and a
+/// `Stack` dimension from `STACK_NAME` (the template sets it to the stack's name) so two
+/// stacks in one account and region report apart. Without `STACK_NAME` (local runs) the
+/// records carry no `Stack` dimension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub namespace: String,
+    pub stack: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            stack: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        let namespace = s
+            .string("METRICS_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        check_namespace(&namespace).map_err(|p| ConfigError::new("METRICS_NAMESPACE", p))?;
+        let stack = s.string("STACK_NAME");
+        if let Some(stack) = &stack
+            && stack.len() > MAX_DIMENSION_VALUE
+        {
+            return Err(ConfigError::new(
+                "STACK_NAME",
+                format!("at most {MAX_DIMENSION_VALUE} characters (a CloudWatch dimension value)"),
+            ));
+        }
+        Ok(Self { namespace, stack })
+    }
+
+    /// A record in this namespace, with the `Stack` dimension when there is one.
+    pub fn record(&self) -> Emf {
+        let emf = Emf::new(self.namespace.clone());
+        match &self.stack {
+            Some(stack) => emf.dimension("Stack", stack.clone()),
+            None => emf,
+        }
+    }
+}
+
+/// CloudWatch's longest dimension value.
+const MAX_DIMENSION_VALUE: usize = 1024;
+
+/// CloudWatch's rules for a namespace (PutMetricData's `Namespace` and the metrics concepts
+/// page): 1 to 255 characters from `0-9A-Za-z . - _ / # :` and space, at least one of them
+/// not a space, not starting with `:`, and not `AWS/…`, which is reserved for AWS services.
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    if namespace.is_empty() || namespace.len() > 255 {
+        return Err("a CloudWatch namespace has 1 to 255 characters".into());
+    }
+    if let Some(c) = namespace
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".-_/#: ".contains(*c)))
+    {
+        return Err(format!(
+            "{c:?} is not allowed: use letters, digits, space and . - _ / # :"
+        ));
+    }
+    if namespace.trim().is_empty() {
+        return Err("a CloudWatch namespace needs a character other than space".into());
+    }
+    if namespace.starts_with(':') {
+        return Err("a CloudWatch namespace cannot start with ':'".into());
+    }
+    if namespace.starts_with("AWS/") {
+        return Err("namespaces starting with AWS/ are reserved for AWS services".into());
+    }
+    Ok(())
+}
+
 /// CloudWatch allows at most 100 metrics per directive and 30 dimensions.
 pub const MAX_METRICS: usize = 100;
 pub const MAX_DIMENSIONS: usize = 30;
@@ -100,10 +182,13 @@ impl Emf {
         self.to_value(timestamp_ms).to_string()
     }
 
-    /// Writes the record to stdout, where the Lambda log agent picks it up.
+    /// Writes the record as one log line through the logging subscriber, which writes
+    /// metric events whatever the level asked for and gives them a `level` that Lambda's
+    /// log-level filtering keeps at every setting (see `logging::Settings::metrics_level`).
+    /// On Lambda that is stdout, where the log agent picks it up.
     pub fn emit(&self) {
         let now = chrono::Utc::now().timestamp_millis();
-        println!("{}", self.to_line(now));
+        tracing::info!(target: crate::logging::METRICS_TARGET, emf = %self.to_line(now));
     }
 }
 
@@ -128,6 +213,46 @@ mod tests {
             assert!(v[name].is_number(), "{name} declared but absent");
         }
         assert_eq!(v["SecretsAudited"], 12.0);
+    }
+
+    #[test]
+    fn the_namespace_follows_cloudwatch_rules() {
+        for ok in ["rotor", "team/rotor", "My App:prod #1", "a.b-c_d"] {
+            assert_eq!(check_namespace(ok), Ok(()), "{ok}");
+        }
+        let long = "n".repeat(256);
+        for bad in [
+            "",
+            "   ",
+            ":rotor",
+            "AWS/Lambda",
+            "rotor!",
+            "rötor",
+            long.as_str(),
+        ] {
+            assert!(check_namespace(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn the_stack_name_becomes_a_dimension_and_the_namespace_defaults_to_rotor() {
+        let cfg = MetricsConfig::from_settings(&Settings::from_pairs(&[("STACK_NAME", "prod-a")]))
+            .unwrap();
+        assert_eq!(cfg.namespace, "rotor");
+        let v = cfg.record().dimension("Function", "f").to_value(0);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack", "Function"]])
+        );
+        assert_eq!(v["Stack"], "prod-a");
+        let local = MetricsConfig::from_settings(&Settings::from_pairs(&[])).unwrap();
+        assert_eq!(local.stack, None);
+        let err = MetricsConfig::from_settings(&Settings::from_pairs(&[(
+            "METRICS_NAMESPACE",
+            "AWS/Lambda",
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("METRICS_NAMESPACE"), "{err}");
     }
 
     #[test]

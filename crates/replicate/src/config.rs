@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::metrics::MetricsConfig;
 
 use crate::scope::Scope;
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub deadline_margin_secs: u64,
     /// The function's own IAM role: CloudTrail events it caused are ignored.
     pub own_role_arn: Option<String>,
+    /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -129,6 +132,7 @@ impl Config {
                 "a whole number of seconds",
             )?,
             own_role_arn: s.string("OWN_ROLE_ARN"),
+            metrics: MetricsConfig::from_settings(s)?,
         })
     }
 

@@ -22,7 +22,7 @@ use aws_config::SdkConfig;
 use aws_smithy_types::retry::RetryConfig;
 use lambda_runtime::LambdaEvent;
 use rotor_core::error::{AwsError, ErrorType};
-use rotor_core::metrics::{Emf, Unit};
+use rotor_core::metrics::Unit;
 use serde_json::Value;
 
 pub use config::Config;
@@ -272,7 +272,9 @@ async fn finish(
         "replication finished"
     );
     if report.mode != "ignored" {
-        Emf::new("rotor")
+        ctx.config
+            .metrics
+            .record()
             .dimension("Function", "rotor-replicate")
             .metric("ParametersCopied", p.copied as f64, Unit::Count)
             .metric("ParametersUpdated", p.updated as f64, Unit::Count)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::metrics::MetricsConfig;
 use rotor_core::pg::{ChannelBinding, SslMode, TlsPolicy, Trust};
 
 /// How GetRandomPassword builds new passwords (the samples' settings).
@@ -98,6 +99,8 @@ pub struct Config {
     pub strategy: Strategy,
     /// Keys to regenerate in app secrets (overridden per secret by a tag).
     pub app_secret_keys: Vec<String>,
+    /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             deadline_margin: Duration::from_millis(1500),
             strategy: Strategy::Auto,
             app_secret_keys: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ impl Config {
             deadline_margin: seconds(s, "DEADLINE_MARGIN_SECONDS", d.deadline_margin, 0.0, 60.0)?,
             strategy,
             app_secret_keys,
+            metrics: MetricsConfig::from_settings(s)?,
         })
     }
 

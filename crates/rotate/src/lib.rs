@@ -20,7 +20,7 @@ use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use rotor_core::calls::CallCounter;
 use rotor_core::error::ErrorType;
-use rotor_core::metrics::{Emf, Unit};
+use rotor_core::metrics::{MetricsConfig, Unit};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -123,6 +123,8 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
             .collect::<Vec<_>>()
             .join(",");
         let logins = ctx.logins.load(Ordering::Relaxed) - logins_before;
+        // Inside the span, so the metric line carries the request id too.
+        emit_metrics(&ctx.config.metrics, event.step, result.is_ok(), started);
         match &result {
             Ok(outcome) => tracing::info!(
                 outcome = outcome.as_str(),
@@ -146,7 +148,6 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
     }
     .instrument(span)
     .await;
-    emit_metrics(event.step, result.is_ok(), started);
     let outcome = result?;
     Ok(json!({
         "step": event.step.as_str(),
@@ -155,8 +156,9 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
     }))
 }
 
-fn emit_metrics(step: Step, ok: bool, started: Instant) {
-    Emf::new("rotor")
+fn emit_metrics(metrics: &MetricsConfig, step: Step, ok: bool, started: Instant) {
+    metrics
+        .record()
         .dimension("Function", "rotor-rotate")
         .dimension("Step", step.as_str())
         .metric("StepSucceeded", if ok { 1.0 } else { 0.0 }, Unit::Count)

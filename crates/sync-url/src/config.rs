@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::metrics::MetricsConfig;
 use serde_json::Value;
 
 /// The variables that describe one pair, also the keys of each `SYNC_PAIRS` object.
@@ -198,6 +199,8 @@ impl Pair {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub pairs: Vec<Pair>,
+    /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -229,7 +232,10 @@ impl Config {
                 ));
             }
         }
-        Ok(Self { pairs })
+        Ok(Self {
+            pairs,
+            metrics: MetricsConfig::from_settings(s)?,
+        })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -15,7 +15,7 @@ use aws_config::SdkConfig;
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use rotor_core::error::ErrorType;
-use rotor_core::metrics::{Emf, Unit};
+use rotor_core::metrics::{MetricsConfig, Unit};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -109,7 +109,7 @@ async fn run(payload: &Value, ctx: &Context) -> Result<Output, SyncError> {
             Err(e) => failures.push((pair.target.clone(), e)),
         }
     }
-    emit_metrics(&results, failures.len());
+    emit_metrics(&ctx.config.metrics, &results, failures.len());
     match failures.len() {
         0 => Ok(Output {
             trigger: trigger.name().to_owned(),
@@ -170,9 +170,10 @@ async fn sync_logged(ctx: &Context, pair: &Pair, trigger: &str) -> Result<PairOu
     }
 }
 
-fn emit_metrics(results: &[PairOutcome], failed: usize) {
+fn emit_metrics(metrics: &MetricsConfig, results: &[PairOutcome], failed: usize) {
     let count = |a: Action| results.iter().filter(|o| o.action == a).count() as f64;
-    Emf::new("rotor")
+    metrics
+        .record()
         .dimension("Function", "rotor-sync-url")
         .metric("UrlsUpdated", count(Action::Updated), Unit::Count)
         .metric("UrlsUnchanged", count(Action::Unchanged), Unit::Count)
