@@ -8,19 +8,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn master_secret() -> String {
-    let pg = postgres();
-    create_secret(
-        &json!({
-            "engine": "postgres", "host": pg.host, "port": pg.port,
-            "username": pg.admin_user, "password": pg.admin_password.expose_secret(),
-            "dbname": "postgres",
-        }),
-        &[],
-    )
-    .await
-}
-
 async fn role_oid(name: &str) -> Option<u32> {
     postgres()
         .admin()

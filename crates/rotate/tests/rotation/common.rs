@@ -191,3 +191,28 @@ pub fn verifier_lines(server_log: &str) -> usize {
         })
         .count()
 }
+
+/// A master secret holding the test server's superuser, in database `postgres`.
+pub async fn master_secret() -> String {
+    let pg = postgres();
+    create_secret(
+        &json!({
+            "engine": "postgres", "host": pg.host, "port": pg.port,
+            "username": pg.admin_user, "password": pg.admin_password.expose_secret(),
+            "dbname": "postgres",
+        }),
+        &[],
+    )
+    .await
+}
+
+/// Whether a role exists on the test server.
+pub async fn role_exists(name: &str) -> bool {
+    postgres()
+        .admin()
+        .await
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+        .await
+        .unwrap()
+        .is_some()
+}

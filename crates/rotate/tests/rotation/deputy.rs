@@ -10,19 +10,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-async fn master_secret() -> String {
-    let pg = postgres();
-    create_secret(
-        &json!({
-            "engine": "postgres", "host": pg.host, "port": pg.port,
-            "username": pg.admin_user, "password": pg.admin_password.expose_secret(),
-            "dbname": "postgres",
-        }),
-        &[],
-    )
-    .await
-}
-
 /// A login role, then `sql` run for it (`{role}` stands for its quoted name).
 async fn role_with(name: &str, password: &SecretString, sql: &str) {
     postgres().create_role(name, password).await;
@@ -87,15 +74,8 @@ async fn a_secret_pointing_at_another_server_is_refused_before_any_login() {
         !since.contains(&name),
         "rotor logged in to the other server: {since}"
     );
-    let clone = format!("{name}_clone");
-    let exists = postgres()
-        .admin()
-        .await
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&clone])
-        .await
-        .unwrap();
     assert!(
-        exists.is_none(),
+        !role_exists(&format!("{name}_clone")).await,
         "no clone was created on the master's server"
     );
 }
@@ -194,14 +174,10 @@ async fn a_base_role_that_would_be_granted_to_a_new_clone_is_checked_too() {
     let (_, _, err) = set_secret_error(&value).await;
 
     assert_refused(&err, "Role", &[&user.name, "CREATEROLE"]);
-    let clone = format!("{}_clone", user.name);
-    let exists = postgres()
-        .admin()
-        .await
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&clone])
-        .await
-        .unwrap();
-    assert!(exists.is_none(), "the clone was not created");
+    assert!(
+        !role_exists(&format!("{}_clone", user.name)).await,
+        "the clone was not created"
+    );
 }
 
 /// A cluster in moto with two member instances; returns (cluster, member endpoint).
