@@ -99,6 +99,9 @@ pub struct Config {
     pub strategy: Strategy,
     /// Keys to regenerate in app secrets (overridden per secret by a tag).
     pub app_secret_keys: Vec<String>,
+    /// Alternating users: the clone's sessions act as the base role (`ALTER ROLE <clone>
+    /// SET role = <base>`), so what either user creates is owned by the base role.
+    pub clone_set_role: bool,
     /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
     pub metrics: MetricsConfig,
 }
@@ -115,6 +118,7 @@ impl Default for Config {
             deadline_margin: Duration::from_millis(1500),
             strategy: Strategy::Auto,
             app_secret_keys: Vec::new(),
+            clone_set_role: false,
             metrics: MetricsConfig::default(),
         }
     }
@@ -185,6 +189,7 @@ impl Config {
             deadline_margin: seconds(s, "DEADLINE_MARGIN_SECONDS", d.deadline_margin, 0.0, 60.0)?,
             strategy,
             app_secret_keys,
+            clone_set_role: s.bool("CLONE_SET_ROLE", false)?,
             metrics: MetricsConfig::from_settings(s)?,
         })
     }
@@ -291,6 +296,7 @@ mod tests {
             ("PG_CONNECT_TIMEOUT", "-1"),
             ("PG_CONNECT_TIMEOUT", "soon"),
             ("PG_ALLOW_PLAINTEXT", "sure"),
+            ("CLONE_SET_ROLE", "maybe"),
             ("ROTATION_STRATEGY", "sometimes"),
             ("DEADLINE_MARGIN_SECONDS", "NaN"),
         ] {

@@ -391,6 +391,22 @@ pub async fn grant_membership(
     tx.batch_execute(&sql).await.map_err(classify)
 }
 
+/// `ALTER ROLE <role> SET role = <acts_as>`: every session of `role` starts as
+/// `acts_as` (a role it is a member of), so the objects it creates belong to `acts_as`.
+/// Repeating it is harmless.
+pub async fn set_session_role(
+    tx: &Transaction<'_>,
+    role: &str,
+    acts_as: &str,
+) -> Result<(), PgError> {
+    let sql = format!(
+        "ALTER ROLE {} SET role = {}",
+        rotor_core::pg::quote_ident(role),
+        rotor_core::pg::quote_ident(acts_as)
+    );
+    tx.batch_execute(&sql).await.map_err(classify)
+}
+
 /// A query proving the session works, returning the user it runs as. `current_user` is
 /// SQL syntax, not a function looked up by name; the batch pins the search path all the
 /// same, as every transaction of rotor's does.

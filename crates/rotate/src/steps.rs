@@ -661,6 +661,13 @@ async fn set_alternating(
     database::grant_membership(&tx, base, &clone)
         .await
         .map_err(failed(format!("granting {base} to {clone}")))?;
+    // Objects the clone creates would otherwise be its own, and the base user could not
+    // alter or drop them after the next rotation. Re-asserted each rotation.
+    if config.clone_set_role {
+        database::set_session_role(&tx, &clone, base)
+            .await
+            .map_err(failed(format!("making {clone}'s sessions act as {base}")))?;
+    }
     tx.commit()
         .await
         .map_err(|e| failed(format!("{action} {user}"))(PgError::classify(&e)))?;
@@ -669,6 +676,7 @@ async fn set_alternating(
         username = %user,
         created = !exists,
         member_of = %base,
+        clone_acts_as_base = config.clone_set_role,
         "password of the alternate user changed"
     );
     Ok(Outcome::PasswordSet)

@@ -160,3 +160,63 @@ async fn a_master_secret_tagged_with_a_cluster_is_resolved_to_the_cluster_endpoi
     assert_eq!(creds.host().unwrap(), cluster.endpoint().unwrap());
     assert_eq!(i32::from(creds.port()), cluster.port().unwrap());
 }
+
+#[tokio::test]
+async fn with_clone_set_role_what_the_clone_creates_belongs_to_the_base_role() {
+    let ctx = context(&[("CLONE_SET_ROLE", "true")]).await;
+    let user = db_user("owner_", "old-").await;
+    let schema = format!("app_{}", rotor_testkit::random_hex(4));
+    postgres()
+        .admin()
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema} AUTHORIZATION {}",
+            user.name
+        ))
+        .await
+        .unwrap();
+    let arn = create_secret(
+        &db_json(&user, json!({"masterarn": master_secret().await})),
+        &[],
+    )
+    .await;
+    let login = |name: String, password: SecretString| async move {
+        postgres()
+            .target(&name, &password, "postgres")
+            .connect(&postgres().tls())
+            .await
+            .unwrap_or_else(|e| panic!("login as {name}: {e}"))
+    };
+
+    rotate(&ctx, &arn).await;
+    let as_clone = value_at(&arn, "AWSCURRENT").await;
+    let clone = as_clone["username"].as_str().unwrap().to_owned();
+    assert_eq!(clone, format!("{}_clone", user.name));
+    login(clone, password_of(&as_clone))
+        .await
+        .batch_execute(&format!("CREATE TABLE {schema}.made_by_clone (id int)"))
+        .await
+        .expect("the clone creates a table in the base role's schema");
+    let owner: String = postgres()
+        .admin()
+        .await
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE schemaname = $1 AND tablename = 'made_by_clone'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, user.name, "the table belongs to the base role");
+
+    rotate(&ctx, &arn).await;
+    let as_base = value_at(&arn, "AWSCURRENT").await;
+    assert_eq!(as_base["username"], user.name.as_str());
+    login(user.name.clone(), password_of(&as_base))
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.made_by_clone ADD COLUMN note text"
+        ))
+        .await
+        .expect("the base user alters what the clone created");
+}
