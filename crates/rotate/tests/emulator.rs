@@ -108,3 +108,34 @@ async fn the_binary_rotates_a_password_through_the_lambda_emulator() {
         "the function log holds the old password"
     );
 }
+
+#[tokio::test]
+async fn at_log_level_error_lambda_keeps_the_failure_and_the_metrics() {
+    // Lambda's log-level filtering, as the deployed function meets it: JSON lines, ERROR.
+    let mut env = moto_env(REGION);
+    env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "ERROR".into()));
+    let function = lambda::start(Path::new(env!("CARGO_BIN_EXE_rotor-rotate")), &env);
+    let mut event = fixture("rotate-set-secret.json");
+    event["SecretId"] = json!("rotate/test-no-such-secret");
+
+    let err = function.invoke(&event).await.unwrap_err();
+    assert_eq!(err.error_type, "Rotor.Aws.ResourceNotFoundException");
+
+    let log = function.log();
+    let kept: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter(|l| rotor_testkit::logs::lambda_keeps(l, "ERROR"))
+        .collect();
+    let failure = kept
+        .iter()
+        .find(|l| l.contains("step failed"))
+        .unwrap_or_else(|| panic!("Lambda drops the failure at ERROR; the log:\n{log}"));
+    assert_eq!(rotor_testkit::logs::shape_problem(failure, true), None);
+    assert!(failure.contains("Rotor.Aws.ResourceNotFoundException"));
+    assert!(
+        kept.iter().any(|l| rotor_testkit::logs::is_metrics(l)),
+        "Lambda drops the metrics at ERROR; the log:\n{log}"
+    );
+}
