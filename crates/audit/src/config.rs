@@ -46,6 +46,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        rotor_core::config::check_secrets_manager_endpoint(s)?;
         let prefixes = s.list("PREFIXES");
         if let Some(p) = prefixes.iter().find(|p| p.starts_with('!')) {
             return Err(ConfigError::new(
@@ -243,5 +244,16 @@ mod tests {
             assert_eq!(err.var, var);
             assert!(err.to_string().contains(expect), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_stops_the_function_at_start() {
+        let err = Config::from_settings(&Settings::from_pairs(&[(
+            "SECRETS_MANAGER_ENDPOINT",
+            "https://vpce.example",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
+        assert!(err.problem.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
     }
 }

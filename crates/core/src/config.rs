@@ -99,6 +99,43 @@ impl<'a> Settings<'a> {
     }
 }
 
+/// The setting AWS's Python rotation samples read for a Secrets Manager endpoint (a VPC
+/// endpoint without private DNS).
+pub const SAMPLES_ENDPOINT_VAR: &str = "SECRETS_MANAGER_ENDPOINT";
+
+/// The AWS SDKs' service-specific endpoint variable for Secrets Manager, which rotor's SDK
+/// clients read (aws-config resolves `AWS_ENDPOINT_URL_<SERVICE ID>`, the service id
+/// "Secrets Manager" upper-cased with `_` for spaces; AWS SDKs and Tools Reference Guide,
+/// "Service-specific endpoints").
+pub const SDK_ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+
+/// Refuses `SECRETS_MANAGER_ENDPOINT`, which rotor does not read, unless
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` says the same: a sample user who carries it over must
+/// not find every call going to the public endpoint instead of the VPC endpoint they meant.
+/// A trailing `/` is ignored when comparing. Values stay out of the message.
+pub fn check_secrets_manager_endpoint(s: &Settings<'_>) -> Result<(), ConfigError> {
+    let Some(sample) = s.string(SAMPLES_ENDPOINT_VAR) else {
+        return Ok(());
+    };
+    match s.string(SDK_ENDPOINT_VAR) {
+        Some(sdk) if sdk.trim_end_matches('/') == sample.trim_end_matches('/') => Ok(()),
+        Some(_) => Err(ConfigError::new(
+            SAMPLES_ENDPOINT_VAR,
+            format!(
+                "differs from {SDK_ENDPOINT_VAR}, the endpoint rotor uses; remove \
+                 {SAMPLES_ENDPOINT_VAR} or give both the same value"
+            ),
+        )),
+        None => Err(ConfigError::new(
+            SAMPLES_ENDPOINT_VAR,
+            format!(
+                "is not read by rotor; set {SDK_ENDPOINT_VAR} (the AWS SDKs' endpoint \
+                 setting for Secrets Manager) to this URL instead"
+            ),
+        )),
+    }
+}
+
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "y" | "yes" => Some(true),
@@ -133,6 +170,68 @@ mod tests {
             err.to_string(),
             "invalid setting N: expected a whole number"
         );
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_alone_is_refused_naming_its_replacement() {
+        let s = Settings::from_pairs(&[(
+            "SECRETS_MANAGER_ENDPOINT",
+            "https://vpce-0abc-1234.secretsmanager.eu-west-1.vpce.amazonaws.com",
+        )]);
+        let err = check_secrets_manager_endpoint(&s).unwrap_err();
+        assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
+        assert!(
+            err.to_string()
+                .contains("set AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("vpce-0abc"), "{err}");
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_is_accepted_when_the_sdk_setting_says_the_same() {
+        let url = "https://vpce-0abc-1234.secretsmanager.eu-west-1.vpce.amazonaws.com";
+        let with_slash = format!("{url}/");
+        let pairs = [
+            ("SECRETS_MANAGER_ENDPOINT", with_slash.as_str()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", url),
+        ];
+        assert_eq!(
+            check_secrets_manager_endpoint(&Settings::from_pairs(&pairs)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_is_refused_when_it_differs_from_the_sdk_setting() {
+        let s = Settings::from_pairs(&[
+            ("SECRETS_MANAGER_ENDPOINT", "https://vpce-one.example"),
+            (
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                "https://vpce-two.example",
+            ),
+        ]);
+        let err = check_secrets_manager_endpoint(&s).unwrap_err();
+        assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
+        assert!(
+            err.to_string()
+                .contains("differs from AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_the_samples_endpoint_setting_any_sdk_endpoint_is_fine() {
+        for pairs in [
+            &[][..],
+            &[("SECRETS_MANAGER_ENDPOINT", "  ")][..],
+            &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "https://vpce.example")][..],
+        ] {
+            assert_eq!(
+                check_secrets_manager_endpoint(&Settings::from_pairs(pairs)),
+                Ok(())
+            );
+        }
     }
 
     #[test]

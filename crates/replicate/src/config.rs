@@ -35,6 +35,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        rotor_core::config::check_secrets_manager_endpoint(s)?;
         let source_region = match s.string("SOURCE_REGION") {
             Some(r) => r,
             None => s.required("AWS_REGION").map_err(|_| {
@@ -246,5 +247,16 @@ mod tests {
             pairs.push((var, value));
             assert_eq!(config(&pairs).unwrap_err().var, var);
         }
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_stops_the_function_at_start() {
+        let err = config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("SECRETS_MANAGER_ENDPOINT", "https://vpce.example"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
+        assert!(err.problem.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
     }
 }

@@ -205,6 +205,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        rotor_core::config::check_secrets_manager_endpoint(s)?;
         let pairs = match s.string(PAIRS_VAR) {
             None => vec![Pair::from_settings(s)?],
             Some(list) => {
@@ -459,5 +460,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.var, "DB_HOST");
         assert!(e.problem.contains("SYNC_PAIRS"), "{e}");
+    }
+
+    #[test]
+    fn the_samples_endpoint_setting_stops_the_function_at_start() {
+        let err = config(&[
+            ("RDS_SECRET_ARN", SRC),
+            ("CUSTOM_SECRET_ARN", DST),
+            ("SECRETS_MANAGER_ENDPOINT", "https://vpce.example"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
+        assert!(err.problem.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
     }
 }
