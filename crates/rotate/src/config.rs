@@ -126,6 +126,7 @@ impl Default for Config {
 
 impl Config {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        rotor_core::config::check_secrets_manager_endpoint(s)?;
         let d = Config::default();
         let length = s.parse::<i64>("PASSWORD_LENGTH", d.password.length, "a whole number")?;
         if !(1..=4096).contains(&length) {
@@ -297,6 +298,7 @@ mod tests {
             ("PG_CONNECT_TIMEOUT", "soon"),
             ("PG_ALLOW_PLAINTEXT", "sure"),
             ("CLONE_SET_ROLE", "maybe"),
+            ("SECRETS_MANAGER_ENDPOINT", "https://vpce.example"),
             ("ROTATION_STRATEGY", "sometimes"),
             ("DEADLINE_MARGIN_SECONDS", "NaN"),
         ] {
