@@ -67,7 +67,9 @@ impl Config {
                 None => None,
                 Some(_) => Some(days(s, "MAX_ROTATION_INTERVAL_DAYS", 0)?),
             },
-            require_customer_key: s.bool("REQUIRE_CUSTOMER_KEY", true)?,
+            // Off by default: on an account that has not moved to customer keys yet, the
+            // first report would list every secret and hide what else needs attention.
+            require_customer_key: s.bool("REQUIRE_CUSTOMER_KEY", false)?,
             skip: false,
         };
         let rules = match s.string("POLICY_RULES") {
@@ -185,7 +187,10 @@ mod tests {
         assert_eq!(c.defaults.max_age_days, 90);
         assert_eq!(c.defaults.unused_days, 90);
         assert_eq!(c.defaults.max_rotation_interval_days, None);
-        assert!(c.defaults.require_customer_key);
+        assert!(
+            !c.defaults.require_customer_key,
+            "a new stack's first report is not every secret on the default key"
+        );
         assert_eq!(c.report, ReportMode::Findings);
         assert!(!c.auto_rotate && !c.dry_run && !c.audit_parameters);
         assert_eq!(c.environment, "all");

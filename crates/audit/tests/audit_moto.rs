@@ -168,6 +168,7 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
             ("PREFIXES", &p),
             ("ENVIRONMENT", "prod"),
             ("AUDIT_PARAMETERS", "true"),
+            ("REQUIRE_CUSTOMER_KEY", "true"),
             ("POLICY_RULES", &rules),
             ("SNS_TOPIC_ARN", &topic),
         ],
