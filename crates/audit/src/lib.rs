@@ -83,8 +83,13 @@ impl Context {
                 .interceptor(calls.clone())
                 .build(),
         );
+        // The topic may live in another region (a central notification region).
+        let sns_sdk = match &config.sns_topic_arn {
+            Some(arn) => rotor_core::notify::topic_sdk(sdk, arn),
+            None => sdk.clone(),
+        };
         let sns = aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(sdk)
+            aws_sdk_sns::config::Builder::from(&sns_sdk)
                 .interceptor(calls.clone())
                 .build(),
         );

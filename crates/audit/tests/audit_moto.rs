@@ -525,3 +525,37 @@ fn the_scheduled_fixture_carries_the_audit_moment() {
     assert_eq!(t.to_rfc3339(), "2026-11-24T06:00:00+00:00");
     assert!(rotor_audit::event::as_of(&event).unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_report_reaches_a_topic_in_another_region() {
+    let sm = moto().secrets(REGION).await;
+    let p = format!("{}/", unique("audit-elsewhere"));
+    let elsewhere = "eu-central-1";
+    let (topic, queue) = moto()
+        .topic_with_queue(elsewhere, &unique("audit-elsewhere"))
+        .await;
+    create(
+        &sm,
+        &format!("{p}db/main"),
+        Spec {
+            kms: Some(CMK),
+            rotation_days: Some(30),
+            ..Default::default()
+        },
+    )
+    .await;
+    let settings = [
+        ("PREFIXES", p.as_str()),
+        ("SNS_TOPIC_ARN", topic.as_str()),
+        ("REPORT", "always"),
+    ];
+
+    let run = audit(REGION, &settings, days_from_now(1)).await;
+
+    assert!(
+        matches!(run.outcome.report, ReportStatus::Sent { .. }),
+        "{:?}",
+        run.outcome.report
+    );
+    assert_eq!(moto().drain_queue(elsewhere, &queue).await.len(), 1);
+}

@@ -1,6 +1,7 @@
 //! Notifications: one SNS message per report.
 
 use aws_sdk_sns::Client;
+use aws_types::SdkConfig;
 
 use crate::error::{AwsError, AwsResultExt};
 
@@ -17,6 +18,16 @@ fn subject_line(subject: &str) -> String {
         })
         .take(100)
         .collect()
+}
+
+/// The SDK configuration for publishing to `topic_arn`: in the topic's own region (an ARN's
+/// fourth field), which may not be the function's (a central notification region). SNS
+/// accepts a Publish only in the topic's region.
+pub fn topic_sdk(sdk: &SdkConfig, topic_arn: &str) -> SdkConfig {
+    match topic_arn.split(':').nth(3).filter(|r| !r.is_empty()) {
+        Some(region) => crate::aws::in_region(sdk, region),
+        None => sdk.clone(),
+    }
 }
 
 /// Publishes a message and returns its message id.

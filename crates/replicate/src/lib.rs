@@ -81,16 +81,14 @@ impl Context {
         );
         // The topic may live in another region (a central notification account or region).
         let sns = config.sns_topic_arn.as_deref().map(|arn| {
-            let region = arn.split(':').nth(3).filter(|r| !r.is_empty());
-            let base = match region {
-                Some(r) => rotor_core::aws::in_region(sdk, r),
-                None => source_sdk.clone(),
-            };
             aws_sdk_sns::Client::from_conf(
-                aws_sdk_sns::config::Builder::from(&base)
-                    .retry_config(retry.clone())
-                    .interceptor(calls.clone())
-                    .build(),
+                aws_sdk_sns::config::Builder::from(&rotor_core::notify::topic_sdk(
+                    &source_sdk,
+                    arn,
+                ))
+                .retry_config(retry.clone())
+                .interceptor(calls.clone())
+                .build(),
             )
         });
         Self {

@@ -92,3 +92,26 @@ fn the_published_version_is_the_workspace_version() {
         .to_owned();
     assert_eq!(published, version);
 }
+
+#[test]
+fn the_audit_may_start_a_secret_s_rotation_but_never_choose_its_function() {
+    let template = read("template.yaml");
+    let statement: String = template
+        .lines()
+        .skip_while(|l| !l.contains("Sid: StartRotationOfTooOldSecrets"))
+        .take_while(|l| !l.contains("AWS::NoValue"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        statement.contains("secretsmanager:RotateSecret"),
+        "{statement}"
+    );
+    let null = statement
+        .split("\"Null\":")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Null condition: {statement}"));
+    assert!(
+        null.contains("secretsmanager:RotationLambdaARN: \"true\""),
+        "RotateSecret must require the request to carry no RotationLambdaARN: {statement}"
+    );
+}
