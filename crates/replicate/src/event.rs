@@ -71,8 +71,6 @@ struct Envelope {
     detail: Value,
 }
 
-pub const USER_AGENT_APP: &str = "app/rotor-replicate";
-
 /// Decides what an event asks for.
 pub fn classify(event: &Value, config: &Config) -> Result<Trigger, EventError> {
     let envelope: Envelope = serde_json::from_value(event.clone())
@@ -187,18 +185,15 @@ fn classify_call(d: &CloudTrailDetail, config: &Config) -> Trigger {
                     .response_elements
                     .as_ref()
                     .and_then(|r| string(r, "arn").or_else(|| string(r, "aRN")));
-                let scope_name = secret_name(&name);
-                if scope_name.is_empty() && arn.is_none() {
+                if name.is_empty() && arn.is_none() {
                     return ignore(&api_call, "the event names no secret");
                 }
-                let in_scope = if scope_name.is_empty() {
-                    arn.as_deref()
-                        .map(secret_name)
-                        .is_some_and(|n| config.secrets.contains(&n))
-                } else {
-                    config.secrets.contains(&scope_name)
-                };
-                if !in_scope {
+                // A plain name is the secret's real name: scope it now. An ARN is scoped
+                // once the secret is read, by the name Secrets Manager gives it: whether a
+                // partial ARN's last six characters are the random suffix cannot be told
+                // from the ARN (`prod/internal-signer` is not `prod/internal`).
+                if !name.is_empty() && !name.starts_with("arn:") && !config.secrets.contains(&name)
+                {
                     return ignore(&api_call, "the secret is out of scope");
                 }
                 let id = arn.unwrap_or(name);
@@ -214,14 +209,10 @@ fn classify_call(d: &CloudTrailDetail, config: &Config) -> Trigger {
     }
 }
 
-/// Events caused by the function's own writes (the role it runs as, or its user agent).
+/// Events caused by the function's own writes: those its own role made. Never decided by
+/// the user agent, which any caller can set (`app/rotor-replicate` in it would otherwise
+/// suppress replication of that caller's change).
 fn own_call(d: &CloudTrailDetail, config: &Config) -> Option<&'static str> {
-    if d.user_agent
-        .as_deref()
-        .is_some_and(|ua| ua.contains(USER_AGENT_APP))
-    {
-        return Some("the call was made by rotor-replicate itself");
-    }
     let issuer = d
         .user_identity
         .as_ref()
@@ -370,14 +361,12 @@ mod tests {
             "AddTagsToResource",
             json!({"requestParameters": {"resourceType": "Document", "resourceId": "d"}}),
         );
-        for e in [
-            failed,
-            foreign,
-            by_agent,
-            by_role,
-            out_of_scope,
-            tagged_document,
-        ] {
+        // Anyone can send rotor's user agent: it suppresses nothing.
+        assert!(matches!(
+            classify(&by_agent, &c).unwrap(),
+            Trigger::Parameters { .. }
+        ));
+        for e in [failed, foreign, by_role, out_of_scope, tagged_document] {
             assert!(
                 matches!(classify(&e, &c).unwrap(), Trigger::Ignore { .. }),
                 "{e}"

@@ -424,6 +424,13 @@ pub async fn secret(ctx: &Context, rec: &Recorder, id: &str) {
     )
     .await
     {
+        // The event's id may be an ARN: scope is decided by the name the service gives.
+        Ok(Some(state)) if !ctx.config.secrets.contains(&state.name) => tracing::info!(
+            kind = "secret",
+            name = %state.name,
+            outcome = "skipped",
+            "the secret is out of scope"
+        ),
         Ok(Some(state)) => replicate_secret(ctx, rec, state).await,
         Ok(None) => tracing::info!(
             kind = "secret",

@@ -312,7 +312,8 @@ async fn a_secret_replicated_to_one_target_gets_the_other_too() {
 #[tokio::test]
 async fn failed_out_of_scope_and_foreign_region_events_change_nothing() {
     let n = Names::new();
-    let ctx = n.context(&[]).await;
+    let role = "arn:aws:iam::123456789012:role/rotor-ReplicateRole-abc";
+    let ctx = n.context(&[("OWN_ROLE_ARN", role)]).await;
     let name = n.param("quiet");
     put(SOURCE, &name, "v", ParameterType::String).await;
 
@@ -321,8 +322,10 @@ async fn failed_out_of_scope_and_foreign_region_events_change_nothing() {
     foreign["detail"]["awsRegion"] = WEST.into();
     let out_of_scope = parameter_event("replicate-put-parameter.json", &["/elsewhere/quiet"]);
     let mut own = parameter_event("replicate-put-parameter.json", &[&name]);
-    own["detail"]["userAgent"] =
-        "aws-sdk-rust/1.3.9 os/linux lang/rust/1.94.0 app/rotor-replicate".into();
+    own["detail"]["userIdentity"] = serde_json::json!({
+        "type": "AssumedRole",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role}}
+    });
 
     for (what, event) in [
         ("failed call", failed),
@@ -343,6 +346,16 @@ async fn failed_out_of_scope_and_foreign_region_events_change_nothing() {
         !src.tags.contains_key(MONITORED_KEY),
         "the source was not touched either"
     );
+
+    // rotor's user agent, sent by someone else, suppresses nothing.
+    let mut disguised = parameter_event("replicate-put-parameter.json", &[&name]);
+    disguised["detail"]["userAgent"] =
+        "aws-sdk-rust/1.3.9 os/linux lang/rust/1.94.0 app/rotor-replicate".into();
+    let report = invoke_ok(&ctx, disguised).await;
+    assert_eq!(report.mode, "event");
+    for region in TARGETS {
+        assert!(exists(region, &name).await, "replicated to {region}");
+    }
 }
 
 fn fixture_named(file: &str, name: &str) -> serde_json::Value {
@@ -400,4 +413,45 @@ fn every_replicate_fixture_is_understood() {
         seen += 1;
     }
     assert_eq!(seen, 10);
+}
+
+#[tokio::test]
+async fn a_secret_named_by_partial_arn_is_scoped_by_its_real_name() {
+    // `<base>/internal-signer` ends in six characters after a dash, like an ARN's random
+    // suffix; a partial ARN of it must not be scoped as `<base>/internal`.
+    let n = Names::new();
+    let excluded = n.secret("internal-");
+    let ctx = n
+        .context(&[("SECRET_EXCLUDE_PREFIXES", excluded.as_str())])
+        .await;
+    let name = n.secret("internal-signer");
+    let sm = moto().secrets(SOURCE).await;
+    let arn = sm
+        .create_secret()
+        .name(&name)
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let partial = arn.rsplit_once('-').unwrap().0.to_owned();
+    assert!(partial.ends_with("internal-signer"), "{partial}");
+    let mut event = secret_event("replicate-create-secret.json", &name, None);
+    event["detail"]["eventName"] = "TagResource".into();
+    event["detail"]["responseElements"] = serde_json::Value::Null;
+    let request = event["detail"]["requestParameters"]
+        .as_object_mut()
+        .unwrap();
+    request.remove("name");
+    request.insert("secretId".into(), partial.into());
+
+    let report = invoke_ok(&ctx, event).await;
+
+    assert_eq!(report.mode, "event");
+    let described = sm.describe_secret().secret_id(&name).send().await.unwrap();
+    assert!(
+        described.replication_status().is_empty(),
+        "an excluded secret was replicated"
+    );
 }
