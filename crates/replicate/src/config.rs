@@ -17,8 +17,11 @@ pub struct Config {
     pub parameters: Scope,
     pub secrets: Scope,
     /// KMS key (id, ARN or alias) per target region for SecureString replicas and secret
-    /// replicas. A region without one uses the AWS-managed key of the service there.
+    /// replicas. A region without one: see [`crate::keys::replica_key`].
     pub kms_keys: BTreeMap<String, String>,
+    /// Whether a source on a customer managed key (not an alias) may be replicated under the
+    /// AWS managed key of a region `kms_keys` names no key for. Off: such an item fails.
+    pub allow_aws_managed_key: bool,
     pub sns_topic_arn: Option<String>,
     pub dry_run: bool,
     /// Items worked on at the same time.
@@ -123,6 +126,7 @@ impl Config {
             source_region,
             target_regions,
             kms_keys,
+            allow_aws_managed_key: s.bool("ALLOW_AWS_MANAGED_KEY", false)?,
             sns_topic_arn,
             dry_run: s.bool("DRY_RUN", false)?,
             concurrency,

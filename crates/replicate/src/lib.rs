@@ -9,6 +9,7 @@
 pub mod calls;
 pub mod config;
 pub mod event;
+pub mod keys;
 pub mod params;
 pub mod report;
 pub mod scope;

@@ -65,6 +65,8 @@ pub enum Need {
 pub struct State {
     pub arn: String,
     pub name: String,
+    /// The source's KMS key as DescribeSecret gives it (`None`: the AWS managed key).
+    pub kms_key_id: Option<String>,
     /// Why the secret is skipped altogether (a replica here, scheduled for deletion).
     pub skip: Option<&'static str>,
     pub needs: BTreeMap<String, Need>,
@@ -133,6 +135,7 @@ pub fn state(out: &DescribeSecretOutput, source_region: &str, targets: &[String]
     State {
         arn: out.arn().unwrap_or_default().to_owned(),
         name: out.name().unwrap_or_default().to_owned(),
+        kms_key_id: out.kms_key_id().map(str::to_owned),
         skip,
         needs,
     }

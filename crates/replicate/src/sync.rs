@@ -160,7 +160,23 @@ async fn replicate_param(
                 Ok(target) => target,
                 Err(cause) => return rec.failed(Kind::Parameter, &source.name, &t.region, cause),
             };
-            let key = ctx.config.kms_key(&t.region);
+            let key = if source.kind == "SecureString" {
+                match crate::keys::replica_key(
+                    source.key_id.as_deref(),
+                    "alias/aws/ssm",
+                    ctx.config.kms_key(&t.region),
+                    ctx.config.allow_aws_managed_key,
+                    &t.region,
+                ) {
+                    Ok(key) => key,
+                    Err(reason) => {
+                        return rec.failed(Kind::Parameter, &source.name, &t.region, reason);
+                    }
+                }
+            } else {
+                None
+            };
+            let key = key.as_deref();
             let plan = params::plan(source, target, key, src_region);
             let outcome = match (plan.is_empty(), target.is_none()) {
                 (true, _) => Outcome::Unchanged,
@@ -390,6 +406,20 @@ async fn replicate_secret(ctx: &Context, rec: &Recorder, state: State) {
                 Need::Add => (Outcome::Copied, "replica-added"),
                 Need::Remove => (Outcome::Deleted, "replica-removed (rotor:replicate=false)"),
             };
+            // The replica's key is settled before anything is written, dry run included.
+            let key = match crate::keys::replica_key(
+                state.kms_key_id.as_deref(),
+                "alias/aws/secretsmanager",
+                ctx.config.kms_key(region),
+                ctx.config.allow_aws_managed_key,
+                region,
+            ) {
+                Ok(key) => key,
+                Err(reason) if outcome == Outcome::Copied => {
+                    return rec.failed(Kind::Secret, &state.name, region, reason);
+                }
+                Err(_) => None,
+            };
             if !ctx.config.dry_run {
                 let result = match outcome {
                     Outcome::Copied => {
@@ -397,7 +427,7 @@ async fn replicate_secret(ctx: &Context, rec: &Recorder, state: State) {
                             &ctx.source.secrets,
                             &state.arn,
                             region,
-                            ctx.config.kms_key(region),
+                            key.as_deref(),
                         )
                         .await
                     }

@@ -455,3 +455,101 @@ async fn a_secret_named_by_partial_arn_is_scoped_by_its_real_name() {
         "an excluded secret was replicated"
     );
 }
+
+/// The report of a run some of whose items failed.
+async fn invoke_failed(
+    ctx: &rotor_replicate::Context,
+    event: serde_json::Value,
+) -> rotor_replicate::report::Report {
+    match invoke(ctx, event).await {
+        Err(rotor_replicate::ReplicateError::ItemsFailed(report)) => *report,
+        Err(e) => panic!("the run failed otherwise: {e}"),
+        Ok(_) => panic!("the run succeeded; items should have failed"),
+    }
+}
+
+#[tokio::test]
+async fn a_secure_string_on_a_customer_key_is_never_replicated_under_the_aws_managed_key() {
+    let n = Names::new();
+    let ctx = n.context(&[]).await;
+    let ssm = moto().ssm(SOURCE).await;
+    let (bare, aliased) = (n.param("on-cmk"), n.param("on-alias"));
+    for (name, key) in [
+        (
+            &bare,
+            "arn:aws:kms:us-east-1:123456789012:key/0d3b4c1e-7a2f-4c59-9b1e-2f6a8c9d0e1f",
+        ),
+        (&aliased, "alias/orders"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(format!("pw-{}", random_hex(8)))
+            .r#type(ParameterType::SecureString)
+            .key_id(key)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let report = invoke_failed(
+        &ctx,
+        parameter_event("replicate-put-parameter.json", &[&bare]),
+    )
+    .await;
+    assert_eq!(report.parameters.total.failed, 2);
+    assert!(
+        report.failures[0].cause.contains("TARGET_KMS_KEYS"),
+        "{}",
+        report.failures[0].cause
+    );
+    for region in TARGETS {
+        assert!(!exists(region, &bare).await, "no replica in {region}");
+    }
+
+    let report = invoke_ok(
+        &ctx,
+        parameter_event("replicate-put-parameter.json", &[&aliased]),
+    )
+    .await;
+    assert_eq!(report.parameters.total.copied, 2);
+    for region in TARGETS {
+        let replica = read(region, &aliased).await.expect("replica");
+        assert_eq!(replica.key_id.as_deref(), Some("alias/orders"), "{region}");
+    }
+
+    let allowing = n.context(&[("ALLOW_AWS_MANAGED_KEY", "true")]).await;
+    let report = invoke_ok(
+        &allowing,
+        parameter_event("replicate-put-parameter.json", &[&bare]),
+    )
+    .await;
+    assert_eq!(report.parameters.total.copied, 2, "allowed explicitly");
+}
+
+#[tokio::test]
+async fn a_secret_on_a_customer_key_is_not_replicated_without_a_key_for_the_target() {
+    let n = Names::new();
+    let ctx = n.context(&[]).await;
+    let name = n.secret("on-cmk");
+    let sm = moto().secrets(SOURCE).await;
+    let arn = sm
+        .create_secret()
+        .name(&name)
+        .secret_string("x")
+        .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/0d3b4c1e-7a2f-4c59-9b1e-2f6a8c9d0e1f")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+
+    let report = invoke_failed(
+        &ctx,
+        secret_event("replicate-create-secret.json", &name, Some(&arn)),
+    )
+    .await;
+
+    assert_eq!(report.secrets.total.failed, 2);
+    let described = sm.describe_secret().secret_id(&name).send().await.unwrap();
+    assert!(described.replication_status().is_empty());
+}
