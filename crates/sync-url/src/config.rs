@@ -8,7 +8,7 @@ use rotor_core::metrics::MetricsConfig;
 use serde_json::Value;
 
 /// The variables that describe one pair, also the keys of each `SYNC_PAIRS` object.
-pub const PAIR_KEYS: [&str; 11] = [
+pub const PAIR_KEYS: [&str; 13] = [
     "RDS_SECRET_ARN",
     "CUSTOM_SECRET_ARN",
     "DB_NAME",
@@ -16,11 +16,16 @@ pub const PAIR_KEYS: [&str; 11] = [
     "DB_PORT",
     "DB_USERNAME",
     "PG_SSLMODE",
+    "PG_SSLROOTCERT",
+    ALLOW_HOST_FROM_TARGET,
     "DB_INSTANCE_IDENTIFIER",
     "DB_CLUSTER_IDENTIFIER",
     "TARGET_FORMAT",
     "TARGET_URL_KEY",
 ];
+
+/// The setting that lets the host come from the target's own current URL.
+pub const ALLOW_HOST_FROM_TARGET: &str = "ALLOW_HOST_FROM_TARGET";
 
 /// The list setting for several pairs.
 pub const PAIRS_VAR: &str = "SYNC_PAIRS";
@@ -97,6 +102,12 @@ pub struct Pair {
     pub db_port: Option<u16>,
     pub db_username: Option<String>,
     pub sslmode: String,
+    /// The URL's `sslrootcert` (`PG_SSLROOTCERT`), a path on the application's side.
+    pub sslrootcert: Option<String>,
+    /// Whether the host (and then the port) may come from the target's current URL when
+    /// no other place gives one. Off by default: whoever can write only the target could
+    /// otherwise point the next URL, with the real password, at a server of their own.
+    pub allow_host_from_target: bool,
     pub rds: Option<RdsLookup>,
     pub format: TargetFormat,
 }
@@ -189,6 +200,8 @@ impl Pair {
             db_port,
             db_username: s.string("DB_USERNAME"),
             sslmode,
+            sslrootcert: s.string("PG_SSLROOTCERT"),
+            allow_host_from_target: s.bool(ALLOW_HOST_FROM_TARGET, false)?,
             rds,
             format,
         })
@@ -285,13 +298,17 @@ fn parse_pairs(text: &str) -> Result<Vec<Pair>, ConfigError> {
                         format!("is not a known key; allowed: {}", allowed_keys()),
                     ));
                 }
-                if !matches!(value, Value::String(_) | Value::Number(_) | Value::Null) {
+                if !matches!(
+                    value,
+                    Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
+                ) {
                     return Err(ConfigError::new(&var(key), "expected a string"));
                 }
             }
             let settings = Settings::new(|k| match map.get(k) {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
                 _ => None,
             });
             Pair::from_settings(&settings).map_err(|e| ConfigError::new(&var(&e.var), e.problem))
@@ -472,5 +489,34 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.var, "SECRETS_MANAGER_ENDPOINT");
         assert!(err.problem.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
+    }
+
+    #[test]
+    fn the_host_comes_from_the_target_only_when_a_pair_says_so() {
+        let c = config(&[("RDS_SECRET_ARN", SRC), ("CUSTOM_SECRET_ARN", DST)]).unwrap();
+        assert!(!c.pairs[0].allow_host_from_target, "off by default");
+        let c = config(&[
+            ("RDS_SECRET_ARN", SRC),
+            ("CUSTOM_SECRET_ARN", DST),
+            ("ALLOW_HOST_FROM_TARGET", "true"),
+            ("PG_SSLROOTCERT", "/opt/rds.pem"),
+        ])
+        .unwrap();
+        assert!(c.pairs[0].allow_host_from_target);
+        assert_eq!(c.pairs[0].sslrootcert.as_deref(), Some("/opt/rds.pem"));
+        let e = config(&[
+            ("RDS_SECRET_ARN", SRC),
+            ("CUSTOM_SECRET_ARN", DST),
+            ("ALLOW_HOST_FROM_TARGET", "sometimes"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "ALLOW_HOST_FROM_TARGET");
+        let list = format!(
+            r#"[{{"RDS_SECRET_ARN":"{SRC}","CUSTOM_SECRET_ARN":"{DST}","ALLOW_HOST_FROM_TARGET":true}}]"#
+        );
+        assert!(
+            config(&[("SYNC_PAIRS", &list)]).unwrap().pairs[0].allow_host_from_target,
+            "a JSON boolean works in SYNC_PAIRS"
+        );
     }
 }

@@ -17,19 +17,37 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Query parameters of the current URL that are never carried over: they would override
-/// (libpq lets `?password=` win over the user-info part) or contradict the values built here.
-const OWN_PARAMETERS: [&str; 7] = [
-    "user", "password", "host", "hostaddr", "port", "dbname", "sslmode",
+/// The only query parameters of the current URL that are carried over. Whoever can write
+/// only the target must not steer the next URL, which carries the real password: libpq
+/// lets `host`, `hostaddr`, `port`, `dbname`, `user` and `password` parameters win over the
+/// URL's own parts; `options`, `service`, `passfile`, `target_session_attrs`,
+/// `load_balance_hosts`, `require_auth`, `channel_binding`, `gssencmode`, `krbsrvname` and
+/// the `ssl*` family change where or how it connects and what it trusts; other drivers read
+/// their own (`ssl=false`). So this is a list of what is known to be harmless, not of what
+/// is known to be harmful: timeouts, keepalives, the client encoding and the application
+/// name (which only labels the session in `pg_stat_activity` and the server's log).
+pub const CARRIED_PARAMETERS: [&str; 9] = [
+    "application_name",
+    "fallback_application_name",
+    "connect_timeout",
+    "client_encoding",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
 ];
 
 /// Why a URL could not be built or read. Never holds the URL or any part of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DsnError {
+    /// `url`'s error kinds are fixed descriptions ("invalid port number"), never the input.
     #[error("is not a URL ({0})")]
-    NotAUrl(String),
-    #[error("is a `{0}:` URL, not `postgres://` or `postgresql://`")]
-    Scheme(String),
+    NotAUrl(url::ParseError),
+    /// The scheme is not quoted: a value like `s3cr3t:xyz` parses with the secret's prefix
+    /// as its scheme.
+    #[error("has a scheme other than `postgres://` or `postgresql://`")]
+    Scheme,
     #[error("has a percent-encoded {0} that is not UTF-8")]
     NotUtf8(&'static str),
     #[error("the {0} contains a NUL character, which PostgreSQL does not accept")]
@@ -76,7 +94,7 @@ pub struct ParsedUrl {
     pub port: Option<u16>,
     pub dbname: Option<String>,
     pub sslmode: Option<String>,
-    /// Query parameters other than the ones this function sets, raw, in order.
+    /// The query parameters that may be carried over ([`CARRIED_PARAMETERS`]), raw, in order.
     pub extra_query: Vec<String>,
 }
 
@@ -191,11 +209,10 @@ pub fn build(parts: &UrlParts) -> Result<SecretString, DsnError> {
 
 /// Reads a `postgres://` or `postgresql://` URL.
 pub fn parse(text: &str) -> Result<ParsedUrl, DsnError> {
-    // `url`'s errors describe the problem ("invalid port number"), never the input.
-    let url = url::Url::parse(text.trim()).map_err(|e| DsnError::NotAUrl(e.to_string()))?;
+    let url = url::Url::parse(text.trim()).map_err(DsnError::NotAUrl)?;
     match url.scheme() {
         "postgres" | "postgresql" => {}
-        other => return Err(DsnError::Scheme(other.to_owned())),
+        _ => return Err(DsnError::Scheme),
     }
     let non_empty = |s: String| Some(s).filter(|s| !s.is_empty());
     let user = non_empty(decode(url.username(), "user name")?);
@@ -219,7 +236,7 @@ pub fn parse(text: &str) -> Result<ParsedUrl, DsnError> {
             let key = decode(key, "query parameter")?;
             if key == "sslmode" {
                 sslmode = Some(decode(value, "query parameter")?);
-            } else if !OWN_PARAMETERS.contains(&key.as_str()) {
+            } else if CARRIED_PARAMETERS.contains(&key.as_str()) {
                 extra_query.push(piece.to_owned());
             }
         }
@@ -335,10 +352,12 @@ mod tests {
     }
 
     #[test]
-    fn a_current_url_is_read_with_other_parameters_kept_and_identity_overrides_dropped() {
+    fn a_current_url_is_read_with_harmless_parameters_kept_and_steering_ones_dropped() {
         let parsed = parse(
             "postgresql://ap%40p:o%2Fld@db.internal:6432/or%20ders?sslmode=verify-full&\
-             sslrootcert=%2Fopt%2Frds.pem&password=stale&connect_timeout=10",
+             sslrootcert=%2Fopt%2Frds.pem&password=stale&connect_timeout=10&host=evil&\
+             hostaddr=203.0.113.9&options=-c%20x%3Dy&ssl=false&service=s&ho%73t=evil&\
+             application_name=web",
         )
         .unwrap();
         assert_eq!(parsed.user.as_deref(), Some("ap@p"));
@@ -349,7 +368,7 @@ mod tests {
         assert_eq!(parsed.sslmode.as_deref(), Some("verify-full"));
         assert_eq!(
             parsed.extra_query,
-            vec!["sslrootcert=%2Fopt%2Frds.pem", "connect_timeout=10"]
+            vec!["connect_timeout=10", "application_name=web"]
         );
         let shown = format!("{parsed:?}");
         assert!(
@@ -373,12 +392,44 @@ mod tests {
     fn things_that_are_not_postgres_urls_are_refused_without_quoting_them() {
         for (text, want) in [
             ("hunter2-not-a-url", "is not a URL"),
-            ("mysql://u:hunter2@h/db", "`mysql:`"),
+            ("mysql://u:hunter2@h/db", "scheme other than"),
             ("postgres://u:hunter2@h:99999/db", "is not a URL"),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    /// Values that fail to parse, each holding the canary where a naive error would quote
+    /// it: as the scheme, user, password, host, port, path, query or a bad escape.
+    const CANARY: &str = "c4nary7";
+    const MALFORMED: [&str; 12] = [
+        "c4nary7:xyz",
+        "s3cr3t-c4nary7",
+        "c4nary7://u:p@h/d",
+        "mysql://c4nary7:pw@h/d",
+        "postgres://u:c4nary7@h:99999/d",
+        "postgres://u:c4nary7@h:c4nary7/d",
+        "postgres://u:pw@c4nary7 host/d",
+        "postgres://u:pw@[c4nary7]/d",
+        "postgres://u:%ff%c4nary7@h/d",
+        "postgres://%ffc4nary7:pw@h/d",
+        "postgres://u:pw@h/%ffc4nary7",
+        "postgres://u:pw@h/d?%ffc4nary7=1",
+    ];
+
+    #[test]
+    fn malformed_values_never_reach_the_errors_display_or_debug() {
+        for text in MALFORMED {
+            let err = parse(text).expect_err(text);
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(CANARY), "{shown}");
+        }
+        let mut p = parts("c4nary7", "c4nary7\0", "c4nary7");
+        p.host = "c4nary7 host".into();
+        let err = build(&p).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(CANARY), "{shown}");
     }
 }

@@ -28,12 +28,24 @@ pub enum SyncError {
         secret: String,
         source: Box<AwsError>,
     },
+    #[error(
+        "wrote version {written} of the target secret {secret}, but Secrets Manager did not \
+         make it AWSCURRENT"
+    )]
+    TargetNotCurrent { secret: String, written: String },
     #[error("no {value} for the URL in {target}: {tried}")]
     Missing {
         value: &'static str,
         target: String,
         tried: String,
     },
+    #[error(
+        "no host for the URL in {target} but the one in its own current URL, which is not \
+         used unless ALLOW_HOST_FROM_TARGET=true ({tried}): give the host in the source \
+         secret's `host` key, through the RDS lookup (DB_INSTANCE_IDENTIFIER or \
+         DB_CLUSTER_IDENTIFIER) or with DB_HOST; it was left unchanged"
+    )]
+    HostFromTarget { target: String, tried: String },
     #[error("cannot build the URL for {target}: {problem}")]
     Invalid { target: String, problem: String },
     #[error("RDS lookup of {kind} {id} ({var}) failed: {source}")]
@@ -91,7 +103,9 @@ impl ErrorType for SyncError {
             Self::SourceFormat { .. } => "Rotor.SyncUrl.SourceFormat".into(),
             Self::TargetFormat { .. } => "Rotor.SyncUrl.TargetFormat".into(),
             Self::TargetWrite { .. } => "Rotor.SyncUrl.TargetNotWritable".into(),
+            Self::TargetNotCurrent { .. } => "Rotor.SyncUrl.TargetNotCurrent".into(),
             Self::Missing { .. } => "Rotor.SyncUrl.MissingValue".into(),
+            Self::HostFromTarget { .. } => "Rotor.SyncUrl.HostFromTargetRefused".into(),
             Self::Invalid { .. } => "Rotor.SyncUrl.InvalidValue".into(),
             Self::Rds { .. } | Self::RdsEndpoint { .. } => "Rotor.SyncUrl.RdsLookup".into(),
             Self::Event(_) => "Rotor.InvalidEvent".into(),

@@ -82,14 +82,16 @@ pub async fn read(client: &Client, id: &str) -> Result<Source, SyncError> {
     })
 }
 
-/// Parses the credentials JSON. Problems name keys and positions, never values.
+/// Parses the credentials JSON. Problems name keys and the line, never values: not even
+/// `serde_json`'s message (it quotes what it found) or the column (in a one-line secret it
+/// tells how long the value before it is).
 pub fn parse(text: &str) -> Result<SourceValues, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "is not valid JSON (line {} column {})",
-            e.line(),
-            e.column()
-        )
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "ends too early",
+            _ => "has a syntax error",
+        };
+        format!("is not valid JSON ({what} on line {})", e.line())
     })?;
     let Value::Object(map) = value else {
         return Err("is JSON but not an object".into());
@@ -166,5 +168,27 @@ mod tests {
     fn debug_output_hides_the_password() {
         let v = parse(r#"{"username":"u","password":"hunter2"}"#).unwrap();
         assert!(!format!("{v:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn malformed_credentials_never_reach_the_errors_display_or_debug() {
+        for text in [
+            "c4nary7",
+            r#"{"password":"c4nary7"#,
+            r#"{"password":"c4nary7",}"#,
+            r#"{"password":"c4nary7" "username":"u"}"#,
+            r#"["c4nary7"]"#,
+            r#"{"password":"pw","port":"c4nary7"}"#,
+            r#"{"password":"pw","host":["c4nary7"]}"#,
+            r#"{"password":"pw","dbname":{"c4nary7":1}}"#,
+        ] {
+            let problem = parse(text).expect_err(text);
+            let err = SyncError::SourceFormat {
+                secret: "rds!db-1".into(),
+                problem,
+            };
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("c4nary7"), "{shown}");
+        }
     }
 }

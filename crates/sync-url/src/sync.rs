@@ -94,7 +94,37 @@ pub async fn sync_pair(ctx: &Context, pair: &Pair) -> Result<(PairOutcome, Origi
     }
     let token = token(pair, &source, &target, &parts);
     let text = target.render(&pair.format, &url);
-    let version = target::write(&ctx.secrets, &pair.target, &text, &token).await?;
+    let mut written = target::write(&ctx.secrets, &pair.target, &text, &token).await?;
+    if !written.current {
+        // Secrets Manager ignores a write whose token names an existing version with the
+        // same value, and leaves the stages where they are. Such a version that is not
+        // AWSCURRENT means the target was moved back (for example to the version this
+        // URL was first written over, so the same inputs gave the same token): the stale
+        // value would stay while the run said `updated`. Write it again, fresh token.
+        tracing::warn!(
+            target_secret = %pair.target,
+            ignored_version_id = %written.version_id,
+            "the derived version exists but is not AWSCURRENT (the target was rolled back); \
+             writing a new version"
+        );
+        // Unique to this attempt (the clock), so a second rollback cannot repeat it.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let fresh = Uuid::new_v5(
+            &TOKEN_NAMESPACE,
+            format!("{token}\nagain\n{nanos}").as_bytes(),
+        );
+        written = target::write(&ctx.secrets, &pair.target, &text, &fresh.to_string()).await?;
+        if !written.current {
+            return Err(SyncError::TargetNotCurrent {
+                secret: pair.target.clone(),
+                written: written.version_id,
+            });
+        }
+    }
+    let version = written.version_id;
     Ok((
         PairOutcome {
             source_secret: pair.source.clone(),
@@ -150,18 +180,31 @@ pub fn resolve(
         (v.host.clone(), "source"),
         (rds_host, "rds"),
         (pair.db_host.clone(), "setting"),
-        (current.host.clone(), "target"),
+        (
+            current.host.clone().filter(|_| pair.allow_host_from_target),
+            "target",
+        ),
     ])
     .ok_or_else(|| {
-        missing(
-            "host",
-            format!(
-                "the source secret has no `host`, {rds_said}, DB_HOST is not set, \
-                 and the target's current URL has none"
-            ),
-        )
+        if current.host.is_some() {
+            SyncError::HostFromTarget {
+                target: pair.target.clone(),
+                tried: format!(
+                    "the source secret has no `host`, {rds_said} and DB_HOST is not set"
+                ),
+            }
+        } else {
+            missing(
+                "host",
+                format!(
+                    "the source secret has no `host`, {rds_said}, DB_HOST is not set, \
+                     and the target's current URL has none"
+                ),
+            )
+        }
     })?;
-    // A target URL without a port means PostgreSQL's default port, as libpq reads it.
+    // A target URL without a port means PostgreSQL's default port, as libpq reads it. Its
+    // port is still used with a host from elsewhere: it cannot take the URL off that host.
     let target_port = current
         .port
         .or_else(|| current.host.as_ref().map(|_| DEFAULT_PORT));
@@ -205,7 +248,12 @@ pub fn resolve(
             port,
             dbname,
             sslmode: pair.sslmode.clone(),
-            extra_query: current.extra_query.clone(),
+            extra_query: pair
+                .sslrootcert
+                .iter()
+                .map(|path| format!("sslrootcert={}", dsn::encode(path)))
+                .chain(current.extra_query.iter().cloned())
+                .collect(),
         },
         Origins {
             user: user_from,
@@ -267,7 +315,10 @@ fn changed_parts(
 /// The ClientRequestToken of the write: a UUID v5 of everything the new value is built
 /// from, as ids and versions. The source version stands for the password and the target
 /// version for every other key of a JSON target, so neither goes into the hash, and two
-/// runs that read the same versions write one version, not two.
+/// runs that read the same versions write one version, not two. (A digest of the value
+/// would not help against a rollback, which brings back the same inputs and so the same
+/// value, and would put a fast hash of the password into a version id anyone with
+/// `ListSecretVersionIds` can read; the write is checked afterwards instead.)
 fn token(pair: &Pair, source: &Source, target: &Target, parts: &UrlParts) -> String {
     let format = match &pair.format {
         TargetFormat::Url => "url".to_owned(),
@@ -298,6 +349,7 @@ mod tests {
     use super::*;
     use crate::config::RdsLookup;
     use crate::source::SourceValues;
+    use rotor_core::error::ErrorType;
 
     fn pair() -> Pair {
         Pair {
@@ -308,6 +360,8 @@ mod tests {
             db_port: Some(6000),
             db_username: Some("setting-user".into()),
             sslmode: "require".into(),
+            sslrootcert: None,
+            allow_host_from_target: false,
             rds: Some(RdsLookup::Instance("orders-1".into())),
             format: TargetFormat::Url,
         }
@@ -322,7 +376,8 @@ mod tests {
     }
 
     fn current() -> ParsedUrl {
-        dsn::parse("postgres://target-user:old@target-host:7000/target-db?x=1").unwrap()
+        dsn::parse("postgres://target-user:old@target-host:7000/target-db?connect_timeout=1")
+            .unwrap()
     }
 
     fn only_password() -> SourceValues {
@@ -371,7 +426,7 @@ mod tests {
         );
         assert_eq!(
             parts.extra_query,
-            vec!["x=1"],
+            vec!["connect_timeout=1"],
             "the target's other parameters are kept"
         );
     }
@@ -384,6 +439,18 @@ mod tests {
         bare.db_port = None;
         bare.db_username = None;
         bare.rds = None;
+        let err = resolve(&bare, &source(only_password()), None, &current()).unwrap_err();
+        assert_eq!(err.error_type(), "Rotor.SyncUrl.HostFromTargetRefused");
+        let text = err.to_string();
+        for named in [
+            "ALLOW_HOST_FROM_TARGET",
+            "DB_HOST",
+            "`host`",
+            "DB_INSTANCE_IDENTIFIER",
+        ] {
+            assert!(text.contains(named), "{named}: {text}");
+        }
+        bare.allow_host_from_target = true;
         let (parts, from) = resolve(&bare, &source(only_password()), None, &current()).unwrap();
         assert_eq!(
             (
@@ -411,6 +478,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("DB_USERNAME"), "{text}");
+    }
+
+    #[test]
+    fn a_pinned_root_certificate_comes_first_and_the_targets_steering_parameters_never_come() {
+        let mut p = pair();
+        p.sslrootcert = Some("/opt/rds ca.pem".into());
+        let current = dsn::parse(
+            "postgres://u:old@h:5432/d?host=evil&sslmode=disable&options=-c%20x%3Dy&\
+             sslrootcert=%2Ftmp%2Fevil.pem&connect_timeout=5",
+        )
+        .unwrap();
+        let (parts, _) = resolve(&p, &source(only_password()), None, &current).unwrap();
+        assert_eq!(
+            parts.extra_query,
+            vec!["sslrootcert=%2Fopt%2Frds%20ca.pem", "connect_timeout=5"]
+        );
+        assert_eq!(
+            (parts.host.as_str(), parts.sslmode.as_str()),
+            ("setting-host", "require")
+        );
     }
 
     #[test]

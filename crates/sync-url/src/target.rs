@@ -59,12 +59,7 @@ pub async fn read(client: &Client, id: &str, format: &TargetFormat) -> Result<Ta
     let Some(text) = out.secret_string() else {
         return Err(format_error("holds a binary value, not a URL".into()));
     };
-    let (url, object) = interpret(text, format).map_err(format_error)?;
-    let parsed = match &url {
-        Some(url) => dsn::parse(url.expose_secret())
-            .map_err(|e| format_error(format!("does not hold a postgres:// URL (it {e})")))?,
-        None => ParsedUrl::default(),
-    };
+    let (url, parsed, object) = understand(text, format).map_err(format_error)?;
     Ok(Target {
         arn: out.arn().map(str::to_owned),
         version_id: out.version_id().map(str::to_owned),
@@ -75,6 +70,20 @@ pub async fn read(client: &Client, id: &str, format: &TargetFormat) -> Result<Ta
 }
 
 type Interpreted = (Option<SecretString>, Option<Map<String, Value>>);
+type Understood = (Option<SecretString>, ParsedUrl, Option<Map<String, Value>>);
+
+/// The URL in the secret string, read. A value that is not what it should be is entirely
+/// secret (it may be a password pasted into the wrong secret): problems name the part and
+/// what was expected, never a piece of the value.
+fn understand(text: &str, format: &TargetFormat) -> Result<Understood, String> {
+    let (url, object) = interpret(text, format)?;
+    let parsed = match &url {
+        Some(url) => dsn::parse(url.expose_secret())
+            .map_err(|e| format!("does not hold a postgres:// URL (it {e})"))?,
+        None => ParsedUrl::default(),
+    };
+    Ok((url, parsed, object))
+}
 
 /// Finds the URL in the secret string according to the configured form.
 fn interpret(text: &str, format: &TargetFormat) -> Result<Interpreted, String> {
@@ -129,14 +138,21 @@ impl Target {
     }
 }
 
+/// What a write left: the version the token names, and whether it is AWSCURRENT.
+pub struct Written {
+    pub version_id: String,
+    pub current: bool,
+}
+
 /// Stores a new AWSCURRENT version. The token makes a repeated write of the same value a
-/// no-op on the service side.
+/// no-op on the service side: it then answers with the existing version and the stages it
+/// has now, which is how a version that is no longer current shows.
 pub async fn write(
     client: &Client,
     id: &str,
     text: &SecretString,
     token: &str,
-) -> Result<String, SyncError> {
+) -> Result<Written, SyncError> {
     let out = client
         .put_secret_value()
         .secret_id(id)
@@ -149,7 +165,10 @@ pub async fn write(
             secret: id.into(),
             source: Box::new(e),
         })?;
-    Ok(out.version_id().unwrap_or(token).to_owned())
+    Ok(Written {
+        version_id: out.version_id().unwrap_or(token).to_owned(),
+        current: out.version_stages().iter().any(|s| s == "AWSCURRENT"),
+    })
 }
 
 #[cfg(test)]
@@ -215,5 +234,31 @@ mod tests {
                 .unwrap_err()
                 .contains("`DATABASE_URL`")
         );
+    }
+
+    #[test]
+    fn malformed_targets_are_described_without_any_part_of_their_value() {
+        let canary = "c4nary7";
+        for (text, format) in [
+            ("c4nary7:xyz", TargetFormat::Url),
+            ("s3cr3t-c4nary7", TargetFormat::Url),
+            ("mysql://app:c4nary7@h/d", TargetFormat::Url),
+            ("postgres://app:c4nary7@h:99999/d", TargetFormat::Url),
+            ("postgres://app:%ffc4nary7@h/d", TargetFormat::Url),
+            (r#"{"DATABASE_URL":"c4nary7"}"#, TargetFormat::Url),
+            ("c4nary7", json()),
+            (r#"{"DATABASE_URL":"c4nary7:xyz"}"#, json()),
+            (r#"{"DATABASE_URL":["c4nary7"]}"#, json()),
+            (r#"{"DATABASE_URL":"postgres://u:pw@c4nary7 h/d"}"#, json()),
+        ] {
+            let problem = understand(text, &format).expect_err(text);
+            let err = SyncError::TargetFormat {
+                secret: "app/url".into(),
+                problem,
+            };
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(canary), "{shown}");
+            assert!(shown.contains("app/url"), "names the secret: {shown}");
+        }
     }
 }

@@ -440,6 +440,7 @@ async fn a_json_target_keeps_its_other_keys_and_their_order() {
         ("CUSTOM_SECRET_ARN", &target),
         ("TARGET_FORMAT", "json"),
         ("TARGET_URL_KEY", "APP_DATABASE_URL"),
+        ("DB_HOST", "db.internal"),
     ])
     .await;
     let out = invoke(&ctx, fixture_for("sync-url-put-secret-value.json", &source))
@@ -470,7 +471,7 @@ async fn a_json_target_keeps_its_other_keys_and_their_order() {
 }
 
 #[tokio::test]
-async fn values_missing_everywhere_else_come_from_the_targets_current_url_with_its_other_parameters()
+async fn with_allow_host_from_target_values_missing_everywhere_else_come_from_the_targets_current_url()
  {
     logs::capture();
     let sm = sm().await;
@@ -479,13 +480,15 @@ async fn values_missing_everywhere_else_come_from_the_targets_current_url_with_i
     let target = create_secret(
         &sm,
         &unique("app/url"),
-        Some("postgresql://app:old@db.internal:6543/orders?sslmode=verify-full&sslrootcert=%2Fopt%2Frds.pem&password=stale"),
+        Some("postgresql://app:old@db.internal:6543/orders?sslmode=verify-full&sslrootcert=%2Fopt%2Frds.pem&password=stale&connect_timeout=10"),
     )
     .await;
     let ctx = context(&[
         ("RDS_SECRET_ARN", &source),
         ("CUSTOM_SECRET_ARN", &target),
         ("PG_SSLMODE", "verify-full"),
+        ("PG_SSLROOTCERT", "/opt/rds.pem"),
+        ("ALLOW_HOST_FROM_TARGET", "true"),
     ])
     .await;
     let out = invoke(&ctx, scheduled()).await.expect("sync");
@@ -493,10 +496,79 @@ async fn values_missing_everywhere_else_come_from_the_targets_current_url_with_i
     assert_eq!(
         current(&sm, &target).await.expose_secret(),
         format!(
-            "postgres://app:{password}@db.internal:6543/orders?sslmode=verify-full&sslrootcert=%2Fopt%2Frds.pem"
+            "postgres://app:{password}@db.internal:6543/orders?sslmode=verify-full&sslrootcert=%2Fopt%2Frds.pem&connect_timeout=10"
         ),
-        "host, port and database from the target; its sslrootcert kept; a stale password= dropped"
+        "host, port and database from the target; sslrootcert from PG_SSLROOTCERT; its \
+         connect_timeout kept; a stale password= dropped"
     );
+    assert_never_logged(&[&password]);
+}
+
+#[tokio::test]
+async fn a_host_that_only_the_target_gives_is_refused_without_allow_host_from_target() {
+    logs::capture();
+    let sm = sm().await;
+    let target = Untouched::new(&sm).await;
+    let password = format!("pw-{}", random_hex(8));
+    let source = create_secret(&sm, &unique("rds!db"), Some(&creds("app", &password))).await;
+    let ctx = context(&[
+        ("RDS_SECRET_ARN", &source),
+        ("CUSTOM_SECRET_ARN", &target.id),
+    ])
+    .await;
+    let err = invoke(&ctx, scheduled()).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotor.SyncUrl.HostFromTargetRefused");
+    let text = err.to_string();
+    for named in [
+        "ALLOW_HOST_FROM_TARGET",
+        "DB_HOST",
+        "`host`",
+        "DB_INSTANCE_IDENTIFIER",
+    ] {
+        assert!(text.contains(named), "names {named}: {text}");
+    }
+    target.assert_unchanged(&sm).await;
+    assert_never_logged(&[&password]);
+}
+
+#[tokio::test]
+async fn parameters_in_the_targets_url_that_steer_the_connection_are_not_carried_over() {
+    logs::capture();
+    let sm = sm().await;
+    let pg = postgres();
+    let password = format!("pw-{}", random_hex(8));
+    let user = role(&password).await;
+    let source = create_secret(&sm, &unique("rds!db"), Some(&creds(&user, &password))).await;
+    let port = pg.port.to_string();
+    // What someone who can write only the target would plant: another server, no TLS, and
+    // session options; next to harmless parameters that stay.
+    let planted = format!(
+        "postgres://{user}:old@{}:{port}/postgres?host=203.0.113.9&hostaddr=203.0.113.9&\
+         sslmode=disable&options=-c%20log_statement%3Dall&sslrootcert=%2Ftmp%2Fplanted.pem&\
+         ssl=false&target_session_attrs=read-only&connect_timeout=10&application_name=web",
+        pg.host
+    );
+    let target = create_secret(&sm, &unique("app/url"), Some(&planted)).await;
+    let ctx = context(&[
+        ("RDS_SECRET_ARN", &source),
+        ("CUSTOM_SECRET_ARN", &target),
+        ("DB_HOST", &pg.host),
+        ("DB_PORT", &port),
+    ])
+    .await;
+    let out = invoke(&ctx, scheduled()).await.expect("sync");
+    assert_eq!(out.results[0].action, Action::Updated);
+    let url = current(&sm, &target).await;
+    assert_eq!(
+        url.expose_secret(),
+        format!(
+            "postgres://{user}:{password}@{}:{port}/postgres?sslmode=require&connect_timeout=10&application_name=web",
+            pg.host
+        )
+    );
+    psql_select_1(&url, None)
+        .map_err(|e| anyhow::anyhow!(e))
+        .expect("psql logs in to the real server over TLS with the URL");
     assert_never_logged(&[&password]);
 }
 
@@ -767,7 +839,7 @@ async fn a_target_holding_something_other_than_a_url_is_never_overwritten() {
             "url",
             "does not hold a postgres:// URL",
         ),
-        ("mysql://app:pw@h/d", "url", "`mysql:`"),
+        ("mysql://app:pw@h/d", "url", "scheme other than"),
         ("postgres://app:pw@h/d", "json", "not a JSON object"),
     ] {
         let id = create_secret(&sm, &unique("app/other"), Some(value)).await;
@@ -889,7 +961,12 @@ async fn concurrent_runs_for_one_rotation_write_one_version() {
     )
     .await;
     let before = versions(&sm, &target).await.len();
-    let ctx = context(&[("RDS_SECRET_ARN", &source), ("CUSTOM_SECRET_ARN", &target)]).await;
+    let ctx = context(&[
+        ("RDS_SECRET_ARN", &source),
+        ("CUSTOM_SECRET_ARN", &target),
+        ("ALLOW_HOST_FROM_TARGET", "true"),
+    ])
+    .await;
     let runs = futures::future::join_all((0..4).map(|_| invoke(&ctx, scheduled()))).await;
     let written: Vec<String> = runs
         .into_iter()
@@ -933,4 +1010,73 @@ async fn one_failing_pair_does_not_stop_the_others() {
         "the good pair was written"
     );
     bad_target.assert_unchanged(&sm).await;
+}
+
+#[tokio::test]
+async fn a_target_rolled_back_to_the_version_before_a_write_is_written_again() {
+    logs::capture();
+    let sm = sm().await;
+    let password = format!("pw-{}", random_hex(8));
+    let source = create_secret(&sm, &unique("rds!db"), Some(&creds("app", &password))).await;
+    let stale = "postgres://app:old@db.internal:5432/orders?sslmode=require";
+    let target = create_secret(&sm, &unique("app/url"), Some(stale)).await;
+    let old_version = sm
+        .get_secret_value()
+        .secret_id(&target)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .expect("GetSecretValue")
+        .version_id
+        .expect("a version id");
+    let ctx = context(&[
+        ("RDS_SECRET_ARN", &source),
+        ("CUSTOM_SECRET_ARN", &target),
+        ("DB_HOST", "db.internal"),
+    ])
+    .await;
+    let want = format!("postgres://app:{password}@db.internal:5432/orders?sslmode=require");
+    let first = invoke(&ctx, scheduled()).await.expect("first sync");
+    let written = first.results[0].target_version_id.clone().unwrap();
+    assert_eq!(current(&sm, &target).await.expose_secret(), want);
+
+    // Someone moves AWSCURRENT back to the stale version.
+    sm.update_secret_version_stage()
+        .secret_id(&target)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&old_version)
+        .remove_from_version_id(&written)
+        .send()
+        .await
+        .expect("UpdateSecretVersionStage");
+    assert_eq!(current(&sm, &target).await.expose_secret(), stale);
+
+    let out = invoke(&ctx, scheduled())
+        .await
+        .expect("sync after the rollback");
+    let r = &out.results[0];
+    assert_eq!(r.action, Action::Updated);
+    assert_eq!(
+        r.previous_target_version_id.as_deref(),
+        Some(old_version.as_str())
+    );
+    // Asked by version id and stage together: moto does not follow UpdateSecretVersionStage
+    // in its own notion of the current version, so the next PutSecretValue leaves the
+    // AWSCURRENT label on the rolled-back version as well as on the new one, and a lookup
+    // by stage alone finds the older one first. (AWS moves the label.)
+    let now = sm
+        .get_secret_value()
+        .secret_id(&target)
+        .version_id(r.target_version_id.as_deref().unwrap())
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .expect("the reported version carries AWSCURRENT");
+    assert_eq!(
+        now.secret_string(),
+        Some(want.as_str()),
+        "it holds the right URL"
+    );
+    assert_ne!(r.target_version_id.as_deref(), Some(written.as_str()));
+    assert_never_logged(&[&password]);
 }
