@@ -80,23 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let mut rotations = Vec::new();
     let mut step_times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..rounds {
-        let user = format!("bench_{}", random_hex(4));
-        let password = SecretString::from(random_hex(16));
-        pg.create_role(&user, &password).await;
-        let arn = sm
-            .create_secret()
-            .name(unique("bench/db"))
-            .secret_string(
-                json!({"engine": "postgres", "host": pg.host, "port": pg.port,
-                       "username": user, "password": password.expose_secret(),
-                       "dbname": "postgres"})
-                .to_string(),
-            )
-            .send()
-            .await?
-            .arn
-            .context("no ARN")?;
-        let token = rotor_testkit::rotation::begin(&sm, &arn).await;
+        let (arn, token) = rotation_started(&sm).await?;
         let started = Instant::now();
         for step in STEPS {
             let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
@@ -246,6 +230,30 @@ fn step_costs(log: &str) -> BTreeMap<String, StepCost> {
         .collect()
 }
 
+/// A fresh role, its secret, and a rotation begun as Secrets Manager begins one: the
+/// secret's ARN and the AWSPENDING token.
+async fn rotation_started(sm: &aws_sdk_secretsmanager::Client) -> anyhow::Result<(String, String)> {
+    let pg = postgres();
+    let user = format!("bench_{}", random_hex(4));
+    let password = SecretString::from(random_hex(16));
+    pg.create_role(&user, &password).await;
+    let arn = sm
+        .create_secret()
+        .name(unique("bench/db"))
+        .secret_string(
+            json!({"engine": "postgres", "host": pg.host, "port": pg.port,
+                   "username": user, "password": password.expose_secret(),
+                   "dbname": "postgres"})
+            .to_string(),
+        )
+        .send()
+        .await?
+        .arn
+        .context("no ARN")?;
+    let token = rotor_testkit::rotation::begin(sm, &arn).await;
+    Ok((arn, token))
+}
+
 /// Full rotations with the handler called in this process, as Lambda would call it but
 /// without the emulator's HTTP round trips: comparable with a sample's handler called
 /// in-process.
@@ -259,23 +267,7 @@ async fn in_process_rotations(rounds: usize) -> anyhow::Result<Vec<Duration>> {
     let ctx = rotor_rotate::Context::new(&moto().sdk_config(REGION).await, config);
     let mut times = Vec::new();
     for _ in 0..rounds {
-        let user = format!("bench_{}", random_hex(4));
-        let password = SecretString::from(random_hex(16));
-        pg.create_role(&user, &password).await;
-        let arn = sm
-            .create_secret()
-            .name(unique("bench/db"))
-            .secret_string(
-                json!({"engine": "postgres", "host": pg.host, "port": pg.port,
-                       "username": user, "password": password.expose_secret(),
-                       "dbname": "postgres"})
-                .to_string(),
-            )
-            .send()
-            .await?
-            .arn
-            .context("no ARN")?;
-        let token = rotor_testkit::rotation::begin(&sm, &arn).await;
+        let (arn, token) = rotation_started(&sm).await?;
         let started = Instant::now();
         for step in STEPS {
             let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});

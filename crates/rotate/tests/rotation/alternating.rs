@@ -137,18 +137,7 @@ async fn a_master_secret_managed_by_rds_is_resolved_through_its_tag_and_the_rds_
 async fn a_master_secret_tagged_with_a_cluster_is_resolved_to_the_cluster_endpoint() {
     let ctx = context(&[]).await;
     let rds = aws_sdk_rds::Client::new(&moto().sdk_config(REGION).await);
-    let id = format!("orders-{}", rotor_testkit::random_hex(4));
-    let cluster = rds
-        .create_db_cluster()
-        .db_cluster_identifier(&id)
-        .engine("aurora-postgresql")
-        .master_username("postgres")
-        .master_user_password("not-used-by-this-test")
-        .send()
-        .await
-        .expect("CreateDBCluster")
-        .db_cluster
-        .unwrap();
+    let cluster = moto_cluster(&rds).await;
     let master_arn = create_secret(
         &json!({"username": "postgres", "password": "not-used-by-this-test"}),
         &[(master::CLUSTER_TAG, cluster.db_cluster_arn().unwrap())],

@@ -216,3 +216,17 @@ pub async fn role_exists(name: &str) -> bool {
         .unwrap()
         .is_some()
 }
+
+/// An Aurora PostgreSQL cluster in moto, with a unique identifier.
+pub async fn moto_cluster(rds: &aws_sdk_rds::Client) -> aws_sdk_rds::types::DbCluster {
+    rds.create_db_cluster()
+        .db_cluster_identifier(format!("orders-{}", random_hex(4)))
+        .engine("aurora-postgresql")
+        .master_username("postgres")
+        .master_user_password("not-used-by-this-test")
+        .send()
+        .await
+        .expect("CreateDBCluster")
+        .db_cluster
+        .expect("the cluster")
+}

@@ -180,20 +180,12 @@ async fn a_base_role_that_would_be_granted_to_a_new_clone_is_checked_too() {
     );
 }
 
-/// A cluster in moto with two member instances; returns (cluster, member endpoint).
-async fn moto_cluster(rds: &aws_sdk_rds::Client) -> (aws_sdk_rds::types::DbCluster, Endpoint) {
-    let id = format!("orders-{}", random_hex(4));
-    let cluster = rds
-        .create_db_cluster()
-        .db_cluster_identifier(&id)
-        .engine("aurora-postgresql")
-        .master_username("postgres")
-        .master_user_password("not-used-by-this-test")
-        .send()
-        .await
-        .expect("CreateDBCluster")
-        .db_cluster
-        .unwrap();
+/// A cluster in moto with one member instance; returns (cluster, member endpoint).
+async fn cluster_with_member(
+    rds: &aws_sdk_rds::Client,
+) -> (aws_sdk_rds::types::DbCluster, Endpoint) {
+    let cluster = moto_cluster(rds).await;
+    let id = cluster.db_cluster_identifier().unwrap().to_owned();
     let member = rds
         .create_db_instance()
         .db_instance_identifier(format!("{id}-1"))
@@ -227,8 +219,8 @@ fn creds(host: &str, port: u16) -> rotor_core::DbCredentials {
 async fn hosts_rds_reports_for_the_master_s_cluster_are_the_same_database() {
     let ctx = context(&[]).await;
     let rds = aws_sdk_rds::Client::new(&moto().sdk_config(REGION).await);
-    let (cluster, member) = moto_cluster(&rds).await;
-    let (other_cluster, _) = moto_cluster(&rds).await;
+    let (cluster, member) = cluster_with_member(&rds).await;
+    let (other_cluster, _) = cluster_with_member(&rds).await;
     let port = cluster.port().unwrap() as u16;
     let writer = cluster.endpoint().unwrap();
     let master_arn = create_secret(
@@ -271,7 +263,7 @@ async fn hosts_rds_reports_for_the_master_s_cluster_are_the_same_database() {
 async fn a_master_found_by_its_host_name_alone_is_confirmed_with_rds() {
     let ctx = context(&[]).await;
     let rds = aws_sdk_rds::Client::new(&moto().sdk_config(REGION).await);
-    let (cluster, member) = moto_cluster(&rds).await;
+    let (cluster, member) = cluster_with_member(&rds).await;
     let port = cluster.port().unwrap() as u16;
     let writer = cluster.endpoint().unwrap();
     // No tag, no identifier keys: the writer endpoint's first label names the cluster.
