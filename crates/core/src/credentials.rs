@@ -13,6 +13,8 @@ pub enum CredentialsError {
     NotJson(String),
     #[error("secret value is JSON but not an object")]
     NotObject,
+    #[error("secret value is binary, not a JSON string")]
+    Binary,
     #[error("secret JSON has no `{0}` key")]
     Missing(&'static str),
     #[error("secret JSON key `{key}` is malformed: expected {expected}")]
@@ -46,31 +48,26 @@ impl DbCredentials {
     /// Parses a secret string. `username` and `password` are required (an RDS-managed
     /// secret holds only those two); the rest is checked for type when present.
     pub fn parse(text: &str) -> Result<Self, CredentialsError> {
-        // Parse to a Value first: serde's type errors quote the offending value, syntax
-        // errors only give a position. Only the position is kept.
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            CredentialsError::NotJson(format!("line {} column {}", e.line(), e.column()))
-        })?;
-        match value {
-            Value::Object(map) => Self::from_map(map),
-            _ => Err(CredentialsError::NotObject),
-        }
+        Self::from_map(json_object(text)?)
     }
 
     pub fn from_map(raw: Map<String, Value>) -> Result<Self, CredentialsError> {
-        let username = required_string(&raw, "username")?;
-        let password = SecretString::from(required_string(&raw, "password")?);
+        let fields = CredentialFields::from_map(&raw)?;
         Ok(Self {
-            host: optional_string(&raw, "host")?,
-            port: port(&raw)?,
-            dbname: optional_string(&raw, "dbname")?,
+            username: fields
+                .username
+                .ok_or(CredentialsError::Missing("username"))?,
+            password: fields
+                .password
+                .ok_or(CredentialsError::Missing("password"))?,
+            host: fields.host,
+            port: fields.port,
+            dbname: fields.dbname,
             engine: optional_string(&raw, "engine")?,
             masterarn: optional_string(&raw, "masterarn")?,
             ssl: ssl(&raw)?,
             db_cluster_identifier: optional_string(&raw, "dbClusterIdentifier")?,
             db_instance_identifier: optional_string(&raw, "dbInstanceIdentifier")?,
-            username,
-            password,
             raw,
         })
     }
@@ -177,6 +174,63 @@ impl DbCredentials {
     }
 }
 
+/// The connection keys of a credentials secret (`username`, `password`, `host`, `port`,
+/// `dbname`), each optional and checked for type: for a reader that can take what is
+/// missing from elsewhere (rotor-sync-url takes the host from RDS, for example).
+#[derive(Clone, Default)]
+pub struct CredentialFields {
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub dbname: Option<String>,
+}
+
+impl CredentialFields {
+    pub fn parse(text: &str) -> Result<Self, CredentialsError> {
+        Self::from_map(&json_object(text)?)
+    }
+
+    pub fn from_map(raw: &Map<String, Value>) -> Result<Self, CredentialsError> {
+        Ok(Self {
+            username: optional_string(raw, "username")?,
+            password: optional_string(raw, "password")?.map(SecretString::from),
+            host: optional_string(raw, "host")?,
+            port: port(raw)?,
+            dbname: optional_string(raw, "dbname")?,
+        })
+    }
+}
+
+impl fmt::Debug for CredentialFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialFields")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &self.dbname)
+            .finish()
+    }
+}
+
+/// The secret string as a JSON object. A syntax error gives its line only: serde's
+/// message quotes what it found, and in a one-line secret the column tells how long the
+/// value before it is.
+fn json_object(text: &str) -> Result<Map<String, Value>, CredentialsError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "ends too early",
+            _ => "has a syntax error",
+        };
+        CredentialsError::NotJson(format!("{what} on line {}", e.line()))
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(CredentialsError::NotObject),
+    }
+}
+
 impl fmt::Debug for DbCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DbCredentials")
@@ -193,13 +247,6 @@ impl fmt::Debug for DbCredentials {
             .field("keys", &self.raw.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-fn required_string(
-    raw: &Map<String, Value>,
-    key: &'static str,
-) -> Result<String, CredentialsError> {
-    optional_string(raw, key)?.ok_or(CredentialsError::Missing(key))
 }
 
 /// A string value; `null` and `""` count as absent.

@@ -11,7 +11,9 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod pg;
+pub mod rds;
+pub mod secrets;
 
-pub use credentials::{CredentialsError, DbCredentials};
+pub use credentials::{CredentialFields, CredentialsError, DbCredentials};
 pub use error::{AwsError, Error};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -12,9 +12,7 @@ use rotor_core::error::AwsResultExt;
 
 use crate::error::RotateError;
 
-pub const CURRENT: &str = "AWSCURRENT";
-pub const PENDING: &str = "AWSPENDING";
-pub const PREVIOUS: &str = "AWSPREVIOUS";
+pub use rotor_core::secrets::{CURRENT, PENDING, PREVIOUS};
 
 /// What DescribeSecret says about a secret (ids, stages, tags; no value).
 #[derive(Debug, Clone)]
@@ -63,16 +61,7 @@ pub async fn describe(sm: &Client, secret_id: &str) -> Result<SecretInfo, Rotate
             .version_ids_to_stages()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        tags: out
-            .tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
+        tags: rotor_core::secrets::tag_pairs(out.tags()),
     })
 }
 
@@ -83,19 +72,10 @@ pub async fn value(
     stage: &str,
     version: Option<&str>,
 ) -> Result<Option<SecretString>, RotateError> {
-    let result = sm
-        .get_secret_value()
-        .secret_id(secret_id)
-        .version_stage(stage)
-        .set_version_id(version.map(str::to_owned))
-        .send()
+    let stored = rotor_core::secrets::read_at(sm, secret_id, stage, version)
         .await
-        .aws("GetSecretValue");
-    match result {
-        Ok(out) => Ok(out.secret_string.map(SecretString::from)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(RotateError::aws(secret_id)(e)),
-    }
+        .map_err(RotateError::aws(secret_id))?;
+    Ok(stored.and_then(|v| v.text))
 }
 
 /// The value at `stage`, which must exist.

@@ -1,8 +1,9 @@
 //! What can go wrong in a sync, each with a stable Lambda `errorType`. No variant ever
 //! holds a secret value, the URL or a part of either.
 
-use rotor_core::AwsError;
 use rotor_core::error::ErrorType;
+use rotor_core::rds::RdsError;
+use rotor_core::{AwsError, CredentialsError};
 
 /// A sync that did not happen. Every pair-level error leaves the target unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +15,12 @@ pub enum SyncError {
         secret: String,
         source: Box<AwsError>,
     },
-    #[error("source secret {secret} {problem}")]
-    SourceFormat { secret: String, problem: String },
+    #[error("source secret {secret} cannot be used: {problem}")]
+    SourceFormat {
+        secret: String,
+        #[source]
+        problem: CredentialsError,
+    },
     #[error("cannot read the target secret {secret}: {source}")]
     TargetRead {
         secret: String,
@@ -53,14 +58,8 @@ pub enum SyncError {
         kind: &'static str,
         id: String,
         var: &'static str,
-        source: Box<AwsError>,
-    },
-    #[error("RDS {kind} {id} ({var}) {problem}")]
-    RdsEndpoint {
-        kind: &'static str,
-        id: String,
-        var: &'static str,
-        problem: String,
+        #[source]
+        source: Box<RdsError>,
     },
     #[error("invalid event: {0}")]
     Event(String),
@@ -85,8 +84,8 @@ impl SyncError {
         match self {
             Self::SourceRead { source, .. }
             | Self::TargetRead { source, .. }
-            | Self::TargetWrite { source, .. }
-            | Self::Rds { source, .. } => source.is_retryable(),
+            | Self::TargetWrite { source, .. } => source.is_retryable(),
+            Self::Rds { source, .. } => source.is_retryable(),
             Self::Several { failures, .. } => failures.iter().all(|(_, e)| e.is_retryable()),
             _ => false,
         }
@@ -107,7 +106,7 @@ impl ErrorType for SyncError {
             Self::Missing { .. } => "Rotor.SyncUrl.MissingValue".into(),
             Self::HostFromTarget { .. } => "Rotor.SyncUrl.HostFromTargetRefused".into(),
             Self::Invalid { .. } => "Rotor.SyncUrl.InvalidValue".into(),
-            Self::Rds { .. } | Self::RdsEndpoint { .. } => "Rotor.SyncUrl.RdsLookup".into(),
+            Self::Rds { .. } => "Rotor.SyncUrl.RdsLookup".into(),
             Self::Event(_) => "Rotor.InvalidEvent".into(),
             Self::Several { failures, .. } => match failures.as_slice() {
                 [(_, only)] => only.error_type(),

@@ -238,7 +238,7 @@ pub fn resolve(
     })?;
     let password = v.password.clone().ok_or_else(|| SyncError::SourceFormat {
         secret: pair.source.clone(),
-        problem: "has no `password` key".into(),
+        problem: rotor_core::CredentialsError::Missing("password"),
     })?;
     Ok((
         UrlParts {

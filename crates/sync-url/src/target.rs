@@ -4,6 +4,7 @@
 
 use aws_sdk_secretsmanager::Client;
 use rotor_core::error::AwsResultExt;
+use rotor_core::secrets::{self, CURRENT};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
@@ -27,42 +28,33 @@ pub struct Target {
 /// empty; a secret that does not exist is reported when the write is refused, so the
 /// function needs no DescribeSecret permission.
 pub async fn read(client: &Client, id: &str, format: &TargetFormat) -> Result<Target, SyncError> {
-    let out = match client
-        .get_secret_value()
-        .secret_id(id)
-        .version_stage("AWSCURRENT")
-        .send()
+    let read = secrets::read_at(client, id, CURRENT, None)
         .await
-        .aws("GetSecretValue")
-    {
-        Ok(out) => out,
-        Err(e) if e.is_not_found() => {
-            return Ok(Target {
-                arn: None,
-                version_id: None,
-                url: None,
-                parsed: ParsedUrl::default(),
-                object: matches!(format, TargetFormat::Json { .. }).then(Map::new),
-            });
-        }
-        Err(e) => {
-            return Err(SyncError::TargetRead {
-                secret: id.into(),
-                source: Box::new(e),
-            });
-        }
+        .map_err(|e| SyncError::TargetRead {
+            secret: id.into(),
+            source: Box::new(e),
+        })?;
+    let Some(stored) = read else {
+        return Ok(Target {
+            arn: None,
+            version_id: None,
+            url: None,
+            parsed: ParsedUrl::default(),
+            object: matches!(format, TargetFormat::Json { .. }).then(Map::new),
+        });
     };
     let format_error = |problem: String| SyncError::TargetFormat {
         secret: id.into(),
         problem,
     };
-    let Some(text) = out.secret_string() else {
+    let Some(text) = &stored.text else {
         return Err(format_error("holds a binary value, not a URL".into()));
     };
+    let text = text.expose_secret();
     let (url, parsed, object) = understand(text, format).map_err(format_error)?;
     Ok(Target {
-        arn: out.arn().map(str::to_owned),
-        version_id: out.version_id().map(str::to_owned),
+        arn: stored.arn,
+        version_id: stored.version_id,
         url,
         parsed,
         object,

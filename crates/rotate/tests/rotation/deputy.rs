@@ -2,8 +2,9 @@
 //! more powerful role: each attempt refused with a clear error, nothing changed.
 
 use rotor_core::error::ErrorType;
+use rotor_core::rds::Endpoint;
 use rotor_core::{ExposeSecret, SecretString};
-use rotor_rotate::master::{self, Endpoint};
+use rotor_rotate::master;
 use rotor_rotate::{RotateError, Step};
 use rotor_testkit::{moto, other_postgres, postgres, random_hex};
 use serde_json::{Value, json};
