@@ -1,7 +1,10 @@
 //! Settings read through a lookup function, so tests never touch the process environment,
 //! and a bad value fails at start with the variable's name and what is allowed.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +85,55 @@ impl<'a> Settings<'a> {
             Some(v) => v
                 .parse()
                 .map_err(|_| ConfigError::new(var, format!("expected {expected}"))),
+        }
+    }
+
+    /// A whole number within `range`; the message says the range.
+    pub fn whole_number<T>(
+        &self,
+        var: &str,
+        default: T,
+        range: RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let value = self.parse(var, default, &expected)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(var, format!("expected {expected}")))
+        }
+    }
+
+    /// A number of seconds, fractions allowed, from `min` to `max`.
+    pub fn seconds(
+        &self,
+        var: &str,
+        default: Duration,
+        min: f64,
+        max: f64,
+    ) -> Result<Duration, ConfigError> {
+        let expected = format!("a number of seconds from {min} to {max}");
+        let value = self.parse::<f64>(var, default.as_secs_f64(), &expected)?;
+        if !value.is_finite() || value < min || value > max {
+            return Err(ConfigError::new(var, format!("expected {expected}")));
+        }
+        Ok(Duration::from_secs_f64(value))
+    }
+
+    /// An SNS topic's ARN, when set. The topic may be in another region: its client is
+    /// built for the ARN's region ([`crate::notify::topic_sdk`]).
+    pub fn topic_arn(&self, var: &str) -> Result<Option<String>, ConfigError> {
+        match self.string(var) {
+            Some(arn) if !arn.starts_with("arn:") || arn.split(':').count() != 6 => {
+                Err(ConfigError::new(
+                    var,
+                    "expected a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                ))
+            }
+            other => Ok(other),
         }
     }
 
@@ -240,5 +292,35 @@ mod tests {
         assert_eq!(s.string("A"), None);
         assert_eq!(s.list("L"), vec!["us-west-2", "eu-west-1"]);
         assert!(s.required("A").is_err());
+    }
+
+    #[test]
+    fn numbers_seconds_and_topics_are_checked_against_what_is_allowed() {
+        let s = Settings::from_pairs(&[
+            ("N", "12"),
+            ("BIG", "70"),
+            ("NEG", "-1"),
+            ("S", "0.5"),
+            ("NAN", "NaN"),
+            ("T", "arn:aws:sns:eu-west-1:123456789012:alerts"),
+            ("BAD_T", "alerts"),
+        ]);
+        assert_eq!(s.whole_number("N", 1u32, 1..=64), Ok(12));
+        assert_eq!(s.whole_number("UNSET", 8u32, 1..=64), Ok(8));
+        let err = s.whole_number("BIG", 1u32, 1..=64).unwrap_err();
+        assert_eq!(err.problem, "expected a whole number from 1 to 64");
+        assert!(s.whole_number("NEG", 1u32, 1..=64).is_err());
+        assert_eq!(
+            s.seconds("S", Duration::ZERO, 0.1, 5.0),
+            Ok(Duration::from_millis(500))
+        );
+        assert!(s.seconds("NAN", Duration::ZERO, 0.0, 5.0).is_err());
+        assert!(s.seconds("S", Duration::ZERO, 1.0, 5.0).is_err());
+        assert_eq!(
+            s.topic_arn("T").unwrap().as_deref(),
+            Some("arn:aws:sns:eu-west-1:123456789012:alerts")
+        );
+        assert_eq!(s.topic_arn("UNSET"), Ok(None));
+        assert_eq!(s.topic_arn("BAD_T").unwrap_err().var, "BAD_T");
     }
 }

@@ -6,10 +6,6 @@ use std::fmt;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::config::ConfigError;
-use crate::credentials::CredentialsError;
-use crate::pg::PgError;
-
 /// How an AWS call failed, decided once from the error code and the transport error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AwsErrorKind {
@@ -175,36 +171,15 @@ where
     }
 }
 
-/// The errors of rotor-core, for functions that need nothing more specific.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error(transparent)]
-    Credentials(#[from] CredentialsError),
-    #[error(transparent)]
-    Postgres(#[from] PgError),
-    #[error("invalid event: {0}")]
-    Event(String),
-}
-
 /// A stable, machine-matchable name for an error, used as the Lambda `errorType`.
 pub trait ErrorType {
     fn error_type(&self) -> String;
 }
 
-impl ErrorType for Error {
-    fn error_type(&self) -> String {
-        match self {
-            Error::Config(_) => "Rotor.Config".into(),
-            Error::Aws(e) => format!("Rotor.Aws.{}", e.code),
-            Error::Credentials(_) => "Rotor.SecretFormat".into(),
-            Error::Postgres(e) => format!("Rotor.Postgres.{}", e.kind.as_str()),
-            Error::Event(_) => "Rotor.InvalidEvent".into(),
-        }
-    }
+/// Logs an event a function cannot use, the same way in every function: at ERROR, with
+/// the error and its stable type. Call it inside the invocation's span.
+pub fn log_invalid_event<E: ErrorType + fmt::Display>(err: &E) {
+    tracing::error!(error = %err, error_type = %err.error_type(), "invalid event");
 }
 
 /// The runtime's error report for an error: its stable type and its (secret-free) text.
@@ -212,12 +187,6 @@ pub fn diagnostic<E: ErrorType + fmt::Display>(err: &E) -> lambda_runtime::Diagn
     lambda_runtime::Diagnostic {
         error_type: err.error_type(),
         error_message: err.to_string(),
-    }
-}
-
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(err: Error) -> Self {
-        diagnostic(&err)
     }
 }
 
@@ -234,10 +203,17 @@ mod tests {
     }
 
     #[test]
-    fn diagnostics_have_stable_types() {
-        let d: lambda_runtime::Diagnostic =
-            Error::Config(ConfigError::new("PG_SSLMODE", "expected one of ...")).into();
+    fn diagnostics_carry_the_stable_type_and_the_message() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("invalid setting PG_SSLMODE")]
+        struct Bad;
+        impl ErrorType for Bad {
+            fn error_type(&self) -> String {
+                "Rotor.Config".into()
+            }
+        }
+        let d = diagnostic(&Bad);
         assert_eq!(d.error_type, "Rotor.Config");
-        assert!(d.error_message.contains("PG_SSLMODE"));
+        assert_eq!(d.error_message, "invalid setting PG_SSLMODE");
     }
 }

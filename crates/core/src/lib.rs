@@ -6,6 +6,7 @@ pub mod calls;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod eventbridge;
 pub mod invocation;
 pub mod logging;
 pub mod metrics;
@@ -15,5 +16,5 @@ pub mod rds;
 pub mod secrets;
 
 pub use credentials::{CredentialFields, CredentialsError, DbCredentials};
-pub use error::{AwsError, Error};
+pub use error::AwsError;
 pub use secrecy::{ExposeSecret, SecretString};

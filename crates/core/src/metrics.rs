@@ -30,9 +30,9 @@ impl Default for MetricsConfig {
 impl MetricsConfig {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
         let namespace = s
-            .string("METRICS_NAMESPACE")
+            .string(NAMESPACE_VAR)
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-        check_namespace(&namespace).map_err(|p| ConfigError::new("METRICS_NAMESPACE", p))?;
+        check_namespace(&namespace)?;
         let stack = s.string("STACK_NAME");
         if let Some(stack) = &stack
             && stack.len() > MAX_DIMENSION_VALUE
@@ -58,29 +58,33 @@ impl MetricsConfig {
 /// CloudWatch's longest dimension value.
 const MAX_DIMENSION_VALUE: usize = 1024;
 
+/// The setting that names the namespace.
+pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+
 /// CloudWatch's rules for a namespace (PutMetricData's `Namespace` and the metrics concepts
 /// page): 1 to 255 characters from `0-9A-Za-z . - _ / # :` and space, at least one of them
 /// not a space, not starting with `:`, and not `AWS/…`, which is reserved for AWS services.
-pub fn check_namespace(namespace: &str) -> Result<(), String> {
+pub fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
+    let refuse = |problem: String| Err(ConfigError::new(NAMESPACE_VAR, problem));
     if namespace.is_empty() || namespace.len() > 255 {
-        return Err("a CloudWatch namespace has 1 to 255 characters".into());
+        return refuse("a CloudWatch namespace has 1 to 255 characters".into());
     }
     if let Some(c) = namespace
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ".-_/#: ".contains(*c)))
     {
-        return Err(format!(
+        return refuse(format!(
             "{c:?} is not allowed: use letters, digits, space and . - _ / # :"
         ));
     }
     if namespace.trim().is_empty() {
-        return Err("a CloudWatch namespace needs a character other than space".into());
+        return refuse("a CloudWatch namespace needs a character other than space".into());
     }
     if namespace.starts_with(':') {
-        return Err("a CloudWatch namespace cannot start with ':'".into());
+        return refuse("a CloudWatch namespace cannot start with ':'".into());
     }
     if namespace.starts_with("AWS/") {
-        return Err("namespaces starting with AWS/ are reserved for AWS services".into());
+        return refuse("namespaces starting with AWS/ are reserved for AWS services".into());
     }
     Ok(())
 }

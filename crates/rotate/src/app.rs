@@ -17,24 +17,35 @@ pub fn parse_keys(list: &str) -> Vec<String> {
         .collect()
 }
 
+/// What is wrong with an app secret or the keys chosen for it. Names keys, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppSecretError {
+    #[error(
+        "no keys to rotate are configured (tag rotor:app-secret-keys or setting APP_SECRET_KEYS)"
+    )]
+    NoKeys,
+    #[error("key `{0}` ends in `{PREVIOUS_SUFFIX}`, which holds old values; name the key itself")]
+    PreviousKey(String),
+    #[error("key `{0}` is not a string")]
+    NotString(String),
+    #[error("AWSPENDING has no value for key `{0}`")]
+    NoPendingValue(String),
+    #[error("AWSPENDING does not keep the current value of `{0}` as `{0}{PREVIOUS_SUFFIX}`")]
+    PreviousNotKept(String),
+}
+
 /// Checks the chosen keys against the current value before anything is generated.
-pub fn check_keys(current: &Map<String, Value>, keys: &[String]) -> Result<(), String> {
+pub fn check_keys(current: &Map<String, Value>, keys: &[String]) -> Result<(), AppSecretError> {
     if keys.is_empty() {
-        return Err(
-            "no keys to rotate are configured (tag rotor:app-secret-keys or \
-                    setting APP_SECRET_KEYS)"
-                .into(),
-        );
+        return Err(AppSecretError::NoKeys);
     }
     for key in keys {
         if key.ends_with(PREVIOUS_SUFFIX) {
-            return Err(format!(
-                "key `{key}` ends in `{PREVIOUS_SUFFIX}`, which holds old values; name the key itself"
-            ));
+            return Err(AppSecretError::PreviousKey(key.clone()));
         }
         match current.get(key) {
             None | Some(Value::String(_)) => {}
-            Some(_) => return Err(format!("key `{key}` is not a string")),
+            Some(_) => return Err(AppSecretError::NotString(key.clone())),
         }
     }
     Ok(())
@@ -65,20 +76,18 @@ pub fn validate(
     pending: &Map<String, Value>,
     current: &Map<String, Value>,
     keys: &[String],
-) -> Result<(), String> {
+) -> Result<(), AppSecretError> {
     for key in keys {
         let new = match pending.get(key) {
             Some(Value::String(s)) if !s.is_empty() => s,
-            _ => return Err(format!("AWSPENDING has no value for key `{key}`")),
+            _ => return Err(AppSecretError::NoPendingValue(key.clone())),
         };
         let kept = pending.get(&format!("{key}{PREVIOUS_SUFFIX}"));
         match current.get(key) {
             // AWSCURRENT may already be this version when a retry arrives late.
             Some(Value::String(old)) if old == new => {}
             Some(old) if kept != Some(old) => {
-                return Err(format!(
-                    "AWSPENDING does not keep the current value of `{key}` as `{key}{PREVIOUS_SUFFIX}`"
-                ));
+                return Err(AppSecretError::PreviousNotKept(key.clone()));
             }
             _ => {}
         }
@@ -128,6 +137,7 @@ mod tests {
         assert!(
             check_keys(&current, &["n".into()])
                 .unwrap_err()
+                .to_string()
                 .contains("`n`")
         );
         assert!(check_keys(&current, &["a_previous".into()]).is_err());
@@ -138,7 +148,9 @@ mod tests {
     fn validation_catches_a_lost_previous_value_without_quoting_values() {
         let current = map(json!({"k": "old-secret"}));
         let pending = map(json!({"k": "new-secret"}));
-        let err = validate(&pending, &current, &["k".into()]).unwrap_err();
+        let err = validate(&pending, &current, &["k".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("k_previous"), "{err}");
         assert!(!err.contains("old-secret") && !err.contains("new-secret"));
         let missing = map(json!({"other": 1}));

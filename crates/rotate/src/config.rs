@@ -63,16 +63,21 @@ impl Strategy {
     }
 }
 
-impl FromStr for Strategy {
-    type Err = ();
+/// A strategy name rotor does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {}", Strategy::ALLOWED)]
+pub struct UnknownStrategy;
 
-    fn from_str(s: &str) -> Result<Self, ()> {
+impl FromStr for Strategy {
+    type Err = UnknownStrategy;
+
+    fn from_str(s: &str) -> Result<Self, UnknownStrategy> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Strategy::Auto),
             "single-user" | "single" => Ok(Strategy::SingleUser),
             "alternating-users" | "alternating" | "multi-user" => Ok(Strategy::AlternatingUsers),
             "app-secret" | "app" => Ok(Strategy::AppSecret),
-            _ => Err(()),
+            _ => Err(UnknownStrategy),
         }
     }
 }
@@ -128,13 +133,7 @@ impl Config {
     pub fn from_settings(s: &Settings<'_>) -> Result<Self, ConfigError> {
         rotor_core::config::check_secrets_manager_endpoint(s)?;
         let d = Config::default();
-        let length = s.parse::<i64>("PASSWORD_LENGTH", d.password.length, "a whole number")?;
-        if !(1..=4096).contains(&length) {
-            return Err(ConfigError::new(
-                "PASSWORD_LENGTH",
-                "expected a whole number from 1 to 4096",
-            ));
-        }
+        let length = s.whole_number("PASSWORD_LENGTH", d.password.length, 1..=4096)?;
         let password = PasswordPolicy {
             length,
             exclude_characters: s
@@ -185,9 +184,9 @@ impl Config {
             ssl_mode,
             tls,
             allow_plaintext: s.bool("PG_ALLOW_PLAINTEXT", false)?,
-            connect_timeout: seconds(s, "PG_CONNECT_TIMEOUT", d.connect_timeout, 0.1, 300.0)?,
-            test_retry: seconds(s, "TEST_RETRY_SECONDS", d.test_retry, 0.0, 300.0)?,
-            deadline_margin: seconds(s, "DEADLINE_MARGIN_SECONDS", d.deadline_margin, 0.0, 60.0)?,
+            connect_timeout: s.seconds("PG_CONNECT_TIMEOUT", d.connect_timeout, 0.1, 300.0)?,
+            test_retry: s.seconds("TEST_RETRY_SECONDS", d.test_retry, 0.0, 300.0)?,
+            deadline_margin: s.seconds("DEADLINE_MARGIN_SECONDS", d.deadline_margin, 0.0, 60.0)?,
             strategy,
             app_secret_keys,
             clone_set_role: s.bool("CLONE_SET_ROLE", false)?,
@@ -230,21 +229,6 @@ fn tls_policy(s: &Settings<'_>, ssl_mode: SslMode) -> Result<TlsPolicy, ConfigEr
         ));
     }
     Ok(TlsPolicy::new(trust, channel_binding))
-}
-
-fn seconds(
-    s: &Settings<'_>,
-    var: &str,
-    default: Duration,
-    min: f64,
-    max: f64,
-) -> Result<Duration, ConfigError> {
-    let expected = format!("a number of seconds from {min} to {max}");
-    let value = s.parse::<f64>(var, default.as_secs_f64(), &expected)?;
-    if !value.is_finite() || value < min || value > max {
-        return Err(ConfigError::new(var, format!("expected {expected}")));
-    }
-    Ok(Duration::from_secs_f64(value))
 }
 
 #[cfg(test)]

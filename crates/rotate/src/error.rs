@@ -6,12 +6,13 @@ use rotor_core::error::ErrorType;
 use rotor_core::pg::PgError;
 use rotor_core::{AwsError, CredentialsError};
 
-use crate::event::Step;
+use crate::app::AppSecretError;
+use crate::event::{EventError, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
     #[error("invalid rotation event: {0}")]
-    Event(String),
+    Event(#[from] EventError),
 
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -80,6 +81,13 @@ pub enum RotateError {
     #[error("secret {secret}: {problem}")]
     Invalid { secret: String, problem: String },
 
+    #[error("secret {secret}: {problem}")]
+    AppSecret {
+        secret: String,
+        #[source]
+        problem: AppSecretError,
+    },
+
     /// rotor will not act on what the secret asks: its database is not the master's, or
     /// the role it names is too powerful. Nothing was changed.
     #[error("secret {secret}: refused: {reason}")]
@@ -145,6 +153,13 @@ impl RotateError {
         }
     }
 
+    pub fn app_secret(secret: &str) -> impl FnOnce(AppSecretError) -> RotateError + '_ {
+        move |problem| RotateError::AppSecret {
+            secret: secret.to_owned(),
+            problem,
+        }
+    }
+
     pub fn invalid(secret: &str, problem: impl Into<String>) -> Self {
         RotateError::Invalid {
             secret: secret.to_owned(),
@@ -167,7 +182,9 @@ impl ErrorType for RotateError {
             RotateError::MissingMasterArn { .. } => "Rotor.SecretFormat.MasterArn".into(),
             RotateError::Mismatch { .. } => "Rotor.Rotation.Mismatch".into(),
             RotateError::UsernameTooLong { .. } => "Rotor.SecretFormat.Username".into(),
-            RotateError::Invalid { .. } => "Rotor.SecretFormat".into(),
+            RotateError::Invalid { .. } | RotateError::AppSecret { .. } => {
+                "Rotor.SecretFormat".into()
+            }
             RotateError::Refused { what, .. } => format!("Rotor.Refused.{what}"),
             RotateError::Login(f) => format!("Rotor.Postgres.Login.{}", f.source.kind.as_str()),
             RotateError::Database(f) => format!("Rotor.Postgres.{}", f.source.kind.as_str()),

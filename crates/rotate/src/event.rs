@@ -72,20 +72,31 @@ impl fmt::Debug for RotationEvent {
     }
 }
 
+/// Why an event is not a rotation event. Names fields; quotes only an unknown `Step`
+/// (shortened and escaped), never a token or an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("expected a JSON object with Step, SecretId and ClientRequestToken")]
+    NotObject,
+    #[error("`{0}` is missing")]
+    Missing(&'static str),
+    #[error("`{0}` is empty")]
+    Empty(&'static str),
+    #[error("`{0}` contains non-printable characters")]
+    NonPrintable(&'static str),
+    #[error("`{0}` must be a string")]
+    NotString(&'static str),
+    #[error("unknown Step {0}; expected createSecret, setSecret, testSecret or finishSecret")]
+    UnknownStep(String),
+}
+
 impl RotationEvent {
-    /// Parses and checks an event. Every problem is reported with the field's name; values
-    /// are quoted only for `Step` (shortened and escaped), never for tokens.
-    pub fn from_value(value: &Value) -> Result<Self, String> {
-        let object = value
-            .as_object()
-            .ok_or("expected a JSON object with Step, SecretId and ClientRequestToken")?;
+    /// Parses and checks an event.
+    pub fn from_value(value: &Value) -> Result<Self, EventError> {
+        let object = value.as_object().ok_or(EventError::NotObject)?;
         let step_name = required(object, "Step")?;
-        let step = Step::parse(&step_name).ok_or_else(|| {
-            format!(
-                "unknown Step {}; expected createSecret, setSecret, testSecret or finishSecret",
-                shown(&step_name)
-            )
-        })?;
+        let step =
+            Step::parse(&step_name).ok_or_else(|| EventError::UnknownStep(shown(&step_name)))?;
         let secret_id = required(object, "SecretId")?;
         let token = required(object, "ClientRequestToken")?;
         let rotation_token = match object.get("RotationToken") {
@@ -101,15 +112,18 @@ impl RotationEvent {
     }
 }
 
-fn required(object: &serde_json::Map<String, Value>, key: &str) -> Result<String, String> {
+fn required(
+    object: &serde_json::Map<String, Value>,
+    key: &'static str,
+) -> Result<String, EventError> {
     match object.get(key) {
-        None | Some(Value::Null) => Err(format!("`{key}` is missing")),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(format!("`{key}` is empty")),
+        None | Some(Value::Null) => Err(EventError::Missing(key)),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(EventError::Empty(key)),
         Some(Value::String(s)) if s.chars().any(|c| c.is_control()) => {
-            Err(format!("`{key}` contains non-printable characters"))
+            Err(EventError::NonPrintable(key))
         }
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(format!("`{key}` must be a string")),
+        Some(_) => Err(EventError::NotString(key)),
     }
 }
 
@@ -156,10 +170,14 @@ mod tests {
 
     #[test]
     fn an_unknown_step_is_named_with_the_allowed_ones() {
-        let err = RotationEvent::from_value(&event("deleteSecret")).unwrap_err();
+        let err = RotationEvent::from_value(&event("deleteSecret"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"deleteSecret\""), "{err}");
         assert!(err.contains("createSecret, setSecret, testSecret or finishSecret"));
-        let err = RotationEvent::from_value(&event("createsecret")).unwrap_err();
+        let err = RotationEvent::from_value(&event("createsecret"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("unknown Step"),
             "step names are case-sensitive: {err}"
@@ -171,19 +189,19 @@ mod tests {
         let mut v = event("setSecret");
         v.as_object_mut().unwrap().remove("SecretId");
         assert_eq!(
-            RotationEvent::from_value(&v).unwrap_err(),
+            RotationEvent::from_value(&v).unwrap_err().to_string(),
             "`SecretId` is missing"
         );
         let mut v = event("setSecret");
         v["ClientRequestToken"] = json!("  ");
         assert_eq!(
-            RotationEvent::from_value(&v).unwrap_err(),
+            RotationEvent::from_value(&v).unwrap_err().to_string(),
             "`ClientRequestToken` is empty"
         );
         let mut v = event("setSecret");
         v["SecretId"] = json!(42);
         assert_eq!(
-            RotationEvent::from_value(&v).unwrap_err(),
+            RotationEvent::from_value(&v).unwrap_err().to_string(),
             "`SecretId` must be a string"
         );
         let mut v = event("setSecret");
@@ -191,12 +209,13 @@ mod tests {
         assert!(
             RotationEvent::from_value(&v)
                 .unwrap_err()
+                .to_string()
                 .contains("non-printable")
         );
         let mut v = event("setSecret");
         v["RotationToken"] = json!("");
         assert_eq!(
-            RotationEvent::from_value(&v).unwrap_err(),
+            RotationEvent::from_value(&v).unwrap_err().to_string(),
             "`RotationToken` is empty"
         );
         assert!(RotationEvent::from_value(&json!([1])).is_err());
@@ -206,6 +225,7 @@ mod tests {
     fn a_hostile_step_value_is_escaped_and_shortened_in_the_error() {
         let err =
             RotationEvent::from_value(&event(&format!("x\"{}", "y".repeat(100)))).unwrap_err();
+        let err = err.to_string();
         assert!(err.contains("\"x\\\"yyy"), "{err}");
         assert!(err.contains('…'), "{err}");
     }

@@ -85,7 +85,8 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Value, 
         Ok(event) => event,
         Err(problem) => {
             let err = RotateError::Event(problem);
-            tracing::error!(request_id = %lambda_ctx.request_id, error = %err, error_type = %err.error_type(), "invalid rotation event");
+            tracing::info_span!("rotation", request_id = %lambda_ctx.request_id)
+                .in_scope(|| rotor_core::error::log_invalid_event(&err));
             return Err(err);
         }
     };

@@ -311,7 +311,7 @@ pub fn choose_kind(
                  database credentials need a database rotation",
             ));
         }
-        app::check_keys(current, keys).map_err(|p| RotateError::invalid(secret, p))?;
+        app::check_keys(current, keys).map_err(RotateError::app_secret(secret))?;
     }
     Ok(kind)
 }
@@ -779,7 +779,7 @@ async fn app_step(
         Step::SetSecret | Step::TestSecret => {
             let text = pending.ok_or_else(|| missing_pending(id))?;
             let pending = json_object(id, "AWSPENDING", text)?;
-            app::validate(&pending, current, keys).map_err(|p| RotateError::invalid(id, p))?;
+            app::validate(&pending, current, keys).map_err(RotateError::app_secret(id))?;
             tracing::info!(outcome = "validated", keys = %keys.join(","), "AWSPENDING holds new values and the previous ones");
             Ok(Outcome::Validated)
         }

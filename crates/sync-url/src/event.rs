@@ -2,7 +2,7 @@
 //! event naming a secret (sync the pairs whose source it is). Events are hints only: the
 //! sync always re-reads both secrets.
 
-use serde::Deserialize;
+use rotor_core::eventbridge::{Envelope, non_empty, secret_name_from_arn};
 use serde_json::Value;
 
 use crate::error::SyncError;
@@ -36,37 +36,12 @@ impl Trigger {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: Option<String>,
-    source: Option<String>,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(default)]
-    detail: Value,
-}
-
-/// The CloudTrail record in `detail`, only the fields needed; every one may be absent.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct CloudTrailDetail {
-    event_name: Option<String>,
-    error_code: Option<String>,
-    #[serde(default)]
-    request_parameters: Option<Value>,
-    #[serde(default)]
-    response_elements: Option<Value>,
-    #[serde(default)]
-    additional_event_data: Option<Value>,
-}
-
 /// Reads the event. Anything that is neither a schedule nor a Secrets Manager event is
 /// an error, so a misconfigured rule shows up as failed invocations rather than silence.
 pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
-    let envelope: Envelope = serde_json::from_value(event.clone())
-        .map_err(|_| SyncError::Event("expected an EventBridge event".into()))?;
-    let (Some(detail_type), Some(source)) = (envelope.detail_type, envelope.source) else {
+    let envelope = Envelope::read(event)
+        .ok_or_else(|| SyncError::Event("expected an EventBridge event".into()))?;
+    let (Some(detail_type), Some(source)) = (&envelope.detail_type, &envelope.source) else {
         return Err(SyncError::Event(
             "expected an EventBridge event with `source` and `detail-type` (a schedule or a \
              Secrets Manager event)"
@@ -75,44 +50,44 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     };
     match (source.as_str(), detail_type.as_str()) {
         ("aws.events", "Scheduled Event") => Ok(Trigger::Schedule),
-        ("aws.secretsmanager", _) => Ok(secrets_manager(envelope.detail, envelope.resources)),
+        ("aws.secretsmanager", _) => Ok(secrets_manager(&envelope)),
         _ => Err(SyncError::Event(format!(
             "`{detail_type}` from `{source}` is not a schedule or a Secrets Manager event"
         ))),
     }
 }
 
-fn secrets_manager(detail: Value, resources: Vec<String>) -> Trigger {
-    let detail: CloudTrailDetail = serde_json::from_value(detail).unwrap_or_default();
-    let event_name = detail.event_name.unwrap_or_else(|| "unknown".into());
+fn secrets_manager(envelope: &Envelope) -> Trigger {
+    let detail = envelope.cloudtrail().unwrap_or_default();
+    let event_name = detail
+        .event_name
+        .clone()
+        .unwrap_or_else(|| "unknown".into());
     if !VALUE_EVENTS.contains(&event_name.as_str()) {
         return Trigger::Ignored {
             reason: format!("`{event_name}` does not change a secret value"),
             event_name,
         };
     }
-    if let Some(code) = detail.error_code {
+    if let Some(code) = &detail.error_code {
         return Trigger::Ignored {
             reason: format!("the call failed ({code}), so no value changed"),
             event_name,
         };
     }
     let mut secret_ids = Vec::new();
-    let mut add = |v: Option<&Value>| {
-        if let Some(id) = v.and_then(Value::as_str).filter(|s| !s.is_empty())
+    let mut add = |v: Option<&str>| {
+        if let Some(id) = v.filter(|s| !s.is_empty())
             && !secret_ids.iter().any(|s| s == id)
         {
             secret_ids.push(id.to_owned());
         }
     };
-    let field = |v: &Option<Value>, key: &str| v.as_ref().and_then(|v| v.get(key)).cloned();
-    // Before February 2024 some events spelled the ARN key `aRN`.
-    add(field(&detail.response_elements, "arn").as_ref());
-    add(field(&detail.response_elements, "aRN").as_ref());
-    add(field(&detail.request_parameters, "secretId").as_ref());
-    add(field(&detail.additional_event_data, "SecretId").as_ref());
-    for r in &resources {
-        add(Some(&Value::String(r.clone())));
+    add(detail.response_arn());
+    add(field(&detail.request_parameters, "secretId"));
+    add(field(&detail.additional_event_data, "SecretId"));
+    for r in &envelope.resources {
+        add(Some(r));
     }
     if secret_ids.is_empty() {
         return Trigger::Ignored {
@@ -126,6 +101,10 @@ fn secrets_manager(detail: Value, resources: Vec<String>) -> Trigger {
     }
 }
 
+fn field<'a>(v: &'a Option<Value>, key: &str) -> Option<&'a str> {
+    v.as_ref().and_then(|v| non_empty(v, key))
+}
+
 /// Whether the configured id and an id from an event name the same secret. Two full
 /// ARNs must be equal; otherwise names are compared, a full ARN's name being what precedes
 /// the six random characters Secrets Manager appends.
@@ -133,20 +112,15 @@ pub fn same_secret(configured: &str, mentioned: &str) -> bool {
     if configured == mentioned {
         return true;
     }
-    match (arn_name(configured), arn_name(mentioned)) {
+    match (
+        secret_name_from_arn(configured),
+        secret_name_from_arn(mentioned),
+    ) {
         (Some(_), Some(_)) => false,
         (Some(name), None) => name == mentioned,
         (None, Some(name)) => name == configured,
         (None, None) => false,
     }
-}
-
-/// The secret name inside a full Secrets Manager ARN (`…:secret:<name>-AbCdEf`).
-fn arn_name(id: &str) -> Option<&str> {
-    let rest = id.strip_prefix("arn:")?;
-    let (_, name_with_suffix) = rest.split_once(":secret:")?;
-    let (name, suffix) = name_with_suffix.rsplit_once('-')?;
-    (suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())).then_some(name)
 }
 
 #[cfg(test)]

@@ -61,9 +61,7 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Output,
 }
 
 async fn run(payload: &Value, ctx: &Context) -> Result<Output, SyncError> {
-    let trigger = event::classify(payload).inspect_err(|e| {
-        tracing::error!(error = %e, error_type = %e.error_type(), "cannot use this event");
-    })?;
+    let trigger = event::classify(payload).inspect_err(rotor_core::error::log_invalid_event)?;
     let pairs: Vec<&Pair> = match &trigger {
         Trigger::Schedule => ctx.config.pairs.iter().collect(),
         Trigger::SecretChanged { secret_ids, .. } => ctx

@@ -165,15 +165,20 @@ impl Trust {
     /// Whether `mode` may be used with this trust. As libpq: with the system store alone,
     /// anything weaker than `verify-full` is refused, since any public CA's certificate
     /// for any host would pass.
-    pub fn check_mode(&self, mode: SslMode) -> Result<(), String> {
+    pub fn check_mode(&self, mode: SslMode) -> Result<(), WeakModeForSystemTrust> {
         match (self, mode) {
-            (Self::System, SslMode::Require | SslMode::VerifyCa) => Err(format!(
-                "{mode} may not be used with the system trust store alone (use verify-full)"
-            )),
+            (Self::System, SslMode::Require | SslMode::VerifyCa) => {
+                Err(WeakModeForSystemTrust(mode))
+            }
             _ => Ok(()),
         }
     }
 }
+
+/// An SSL mode weaker than `verify-full` asked for with the system trust store alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} may not be used with the system trust store alone (use verify-full)")]
+pub struct WeakModeForSystemTrust(pub SslMode);
 
 impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -298,7 +303,7 @@ impl fmt::Debug for TlsPolicy {
 fn build(trust: &Trust, mode: SslMode) -> Result<TlsConnector, PgError> {
     trust
         .check_mode(mode)
-        .map_err(|e| PgError::new(FailureKind::Tls, e))?;
+        .map_err(|e| PgError::new(FailureKind::Tls, e.to_string()))?;
     let mut builder = TlsConnector::builder();
     match mode {
         // Encrypted, nothing verified: no trust is consulted. (libpq, for compatibility,
