@@ -217,7 +217,7 @@ impl fmt::Debug for CredentialFields {
 /// The secret string as a JSON object. A syntax error gives its line only: serde's
 /// message quotes what it found, and in a one-line secret the column tells how long the
 /// value before it is.
-fn json_object(text: &str) -> Result<Map<String, Value>, CredentialsError> {
+pub fn json_object(text: &str) -> Result<Map<String, Value>, CredentialsError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Eof => "ends too early",

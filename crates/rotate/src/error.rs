@@ -6,7 +6,7 @@ use rotor_core::error::ErrorType;
 use rotor_core::pg::PgError;
 use rotor_core::{AwsError, CredentialsError};
 
-use crate::app::AppSecretError;
+use crate::app_secret::AppSecretError;
 use crate::event::{EventError, Step};
 
 #[derive(Debug, thiserror::Error)]

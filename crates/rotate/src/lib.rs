@@ -3,7 +3,7 @@
 //! generic app secrets. Compatible with the secrets and settings of AWS's Python samples
 //! `SecretsManagerRDSPostgreSQLRotationSingleUser` / `…MultiUser`.
 
-pub mod app;
+pub mod app_secret;
 pub mod config;
 pub mod database;
 pub mod deadline;

@@ -1,0 +1,101 @@
+//! createSecret for database secrets: a copy of AWSCURRENT with a new password (and, for
+//! alternating users, the other user's name), stored as AWSPENDING once.
+
+use rotor_core::{DbCredentials, SecretString};
+
+use super::{Outcome, format_error};
+use crate::Context;
+use crate::error::RotateError;
+use crate::event::RotationEvent;
+use crate::secret;
+
+pub(super) const CLONE_SUFFIX: &str = "_clone";
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// `app` ↔ `app_clone`.
+pub fn alternate_username(username: &str) -> String {
+    match username.strip_suffix(CLONE_SUFFIX) {
+        Some(base) if !base.is_empty() => base.to_owned(),
+        _ => format!("{username}{CLONE_SUFFIX}"),
+    }
+}
+
+pub(super) fn base_username(username: &str) -> &str {
+    match username.strip_suffix(CLONE_SUFFIX) {
+        Some(base) if !base.is_empty() => base,
+        _ => username,
+    }
+}
+
+pub(super) async fn run(
+    ctx: &Context,
+    event: &RotationEvent,
+    current: &DbCredentials,
+    pending: Option<&SecretString>,
+    alternating: bool,
+) -> Result<Outcome, RotateError> {
+    let id = event.secret_id.as_str();
+    current.host().map_err(format_error(id, "AWSCURRENT"))?;
+    let mut next = current.clone();
+    if alternating {
+        if current.masterarn().is_none() {
+            return Err(RotateError::MissingMasterArn {
+                secret: id.to_owned(),
+            });
+        }
+        let username = alternate_username(current.username());
+        if username.len() > MAX_IDENTIFIER_BYTES {
+            return Err(RotateError::UsernameTooLong {
+                secret: id.to_owned(),
+                len: username.len(),
+                username,
+            });
+        }
+        next = next.with_username(&username);
+    }
+    if already_created(pending) {
+        return Ok(Outcome::AlreadyCreated);
+    }
+    let password = secret::random_password(&ctx.secrets, id, &ctx.config.password).await?;
+    let next = next.with_password(password);
+    secret::put_pending(
+        &ctx.secrets,
+        id,
+        &event.token,
+        event.rotation_token.as_deref(),
+        &next.to_json(),
+    )
+    .await?;
+    tracing::info!(
+        outcome = "created",
+        username = %next.username(),
+        "stored new credentials as AWSPENDING"
+    );
+    Ok(Outcome::Created)
+}
+
+/// createSecret's retry check: a value under the token means an earlier attempt stored
+/// it, and it must not be replaced (setSecret may already have used it).
+pub(super) fn already_created(pending: Option<&SecretString>) -> bool {
+    if pending.is_some() {
+        tracing::info!(
+            outcome = "already-created",
+            "AWSPENDING already has a value"
+        );
+    }
+    pending.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_alternate_between_the_base_and_its_clone() {
+        assert_eq!(alternate_username("app"), "app_clone");
+        assert_eq!(alternate_username("app_clone"), "app");
+        assert_eq!(alternate_username("_clone"), "_clone_clone");
+        assert_eq!(base_username("app_clone"), "app");
+        assert_eq!(base_username("app"), "app");
+    }
+}
