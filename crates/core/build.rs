@@ -10,6 +10,10 @@ const PEM: &str = "rds-ca/rds-root-cas.pem";
 
 fn main() {
     println!("cargo::rerun-if-changed={PEM}");
+    // The roots are for PostgreSQL's TLS only.
+    if std::env::var_os("CARGO_FEATURE_PG").is_none() {
+        return;
+    }
     let text = std::fs::read_to_string(PEM).unwrap_or_else(|e| panic!("read {PEM}: {e}"));
     let mut der = Vec::new();
     let mut body: Option<String> = None;

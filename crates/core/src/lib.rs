@@ -11,6 +11,7 @@ pub mod invocation;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+#[cfg(feature = "pg")]
 pub mod pg;
 pub mod rds;
 pub mod secrets;
