@@ -134,39 +134,41 @@ impl RdsError {
 /// The endpoint applications connect to: an instance's own, or a cluster's writer.
 /// `client` must be in the database's region.
 pub async fn endpoint(client: &Client, database: &RdsDatabase) -> Result<Endpoint, RdsError> {
+    let not_found = || RdsError::NotFound(database.clone());
     let (found, status) = match database {
         RdsDatabase::Instance { id, .. } => {
-            let out = client
-                .describe_db_instances()
-                .db_instance_identifier(id)
-                .send()
-                .await
-                .aws("DescribeDBInstances")?;
-            let Some(db) = out.db_instances().first() else {
-                return Err(RdsError::NotFound(database.clone()));
-            };
-            (
-                instance_endpoint_of(db),
-                db.db_instance_status().map(str::to_owned),
-            )
+            let db = describe_instance(client, id).await?.ok_or_else(not_found)?;
+            (instance_endpoint_of(&db), db.db_instance_status)
         }
         RdsDatabase::Cluster { id, .. } => {
-            let out = client
-                .describe_db_clusters()
-                .db_cluster_identifier(id)
-                .send()
-                .await
-                .aws("DescribeDBClusters")?;
-            let Some(db) = out.db_clusters().first() else {
-                return Err(RdsError::NotFound(database.clone()));
-            };
-            (writer_endpoint_of(db), db.status().map(str::to_owned))
+            let db = describe_cluster(client, id).await?.ok_or_else(not_found)?;
+            (writer_endpoint_of(&db), db.status)
         }
     };
     found.ok_or_else(|| RdsError::NoEndpoint {
         database: database.clone(),
         status: status.unwrap_or_else(|| "unknown".to_owned()),
     })
+}
+
+async fn describe_instance(client: &Client, id: &str) -> Result<Option<DbInstance>, AwsError> {
+    let out = client
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .aws("DescribeDBInstances")?;
+    Ok(out.db_instances.and_then(|all| all.into_iter().next()))
+}
+
+async fn describe_cluster(client: &Client, id: &str) -> Result<Option<DbCluster>, AwsError> {
+    let out = client
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .aws("DescribeDBClusters")?;
+    Ok(out.db_clusters.and_then(|all| all.into_iter().next()))
 }
 
 /// Every endpoint RDS reports for the database: an instance's own and its read replicas',
@@ -179,20 +181,14 @@ pub async fn all_endpoints(
     let cluster_id = match database {
         RdsDatabase::Cluster { id, .. } => id.clone(),
         RdsDatabase::Instance { id, .. } => {
-            let out = client
-                .describe_db_instances()
-                .db_instance_identifier(id)
-                .send()
-                .await
-                .aws("DescribeDBInstances")?;
-            let Some(instance) = out.db_instances().first() else {
+            let Some(instance) = describe_instance(client, id).await? else {
                 return Ok(Vec::new());
             };
             match instance.db_cluster_identifier() {
                 Some(cluster) => cluster.to_owned(),
                 None => {
                     let mut endpoints: Vec<Endpoint> =
-                        instance_endpoint_of(instance).into_iter().collect();
+                        instance_endpoint_of(&instance).into_iter().collect();
                     let replicas = instance.read_replica_db_instance_identifiers();
                     if !replicas.is_empty() {
                         endpoints.extend(
@@ -204,16 +200,10 @@ pub async fn all_endpoints(
             }
         }
     };
-    let out = client
-        .describe_db_clusters()
-        .db_cluster_identifier(&cluster_id)
-        .send()
-        .await
-        .aws("DescribeDBClusters")?;
-    let Some(cluster) = out.db_clusters().first() else {
+    let Some(cluster) = describe_cluster(client, &cluster_id).await? else {
         return Ok(Vec::new());
     };
-    let mut endpoints = cluster_endpoints_of(cluster);
+    let mut endpoints = cluster_endpoints_of(&cluster);
     endpoints.extend(instances_where(client, "db-cluster-id", vec![cluster_id]).await?);
     Ok(endpoints)
 }

@@ -163,19 +163,31 @@ pub fn resolve(
         .map(|l| format!("the RDS lookup ({}) gave none", l.var()))
         .unwrap_or_else(|| "no RDS lookup is configured".into());
 
-    let (user, user_from) = first([
-        (v.username.clone(), "source"),
-        (pair.db_username.clone(), "setting"),
-        (current.user.clone(), "target"),
-    ])
-    .ok_or_else(|| {
-        missing(
-            "user name",
-            "the source secret has no `username`, DB_USERNAME is not set, and the target's \
-             current URL has none"
-                .into(),
-        )
-    })?;
+    // User and database name: the source secret's key, else the setting, else the target.
+    let part = |value: &'static str,
+                key: &str,
+                var: &str,
+                [source, setting, target]: [Option<String>; 3]| {
+        first([(source, "source"), (setting, "setting"), (target, "target")]).ok_or_else(|| {
+            missing(
+                value,
+                format!(
+                    "the source secret has no `{key}`, {var} is not set, and the target's \
+                     current URL has none"
+                ),
+            )
+        })
+    };
+    let (user, user_from) = part(
+        "user name",
+        "username",
+        "DB_USERNAME",
+        [
+            v.username.clone(),
+            pair.db_username.clone(),
+            current.user.clone(),
+        ],
+    )?;
     let (host, host_from) = first([
         (v.host.clone(), "source"),
         (rds_host, "rds"),
@@ -223,19 +235,16 @@ pub fn resolve(
             ),
         )
     })?;
-    let (dbname, dbname_from) = first([
-        (v.dbname.clone(), "source"),
-        (pair.db_name.clone(), "setting"),
-        (current.dbname.clone(), "target"),
-    ])
-    .ok_or_else(|| {
-        missing(
-            "database name",
-            "the source secret has no `dbname`, DB_NAME is not set, and the target's \
-             current URL has none"
-                .into(),
-        )
-    })?;
+    let (dbname, dbname_from) = part(
+        "database name",
+        "dbname",
+        "DB_NAME",
+        [
+            v.dbname.clone(),
+            pair.db_name.clone(),
+            current.dbname.clone(),
+        ],
+    )?;
     let password = v.password.clone().ok_or_else(|| SyncError::SourceFormat {
         secret: pair.source.clone(),
         problem: rotor_core::CredentialsError::Missing("password"),

@@ -157,11 +157,7 @@ pub async fn run(
                 return create::run(ctx, event, &current, pending, alternating).await;
             }
             let pending = pending_db(id, pending)?;
-            if alternating {
-                set::alternating(ctx, event, &current, &pending, deadline).await
-            } else {
-                set::single(ctx, event, &current, &pending, deadline).await
-            }
+            set::run(ctx, event, &current, &pending, deadline, alternating).await
         }
     }
 }

@@ -47,22 +47,70 @@ fn already_set() -> Outcome {
     Outcome::AlreadySet
 }
 
-pub(super) async fn single(
+/// What setSecret works with, once the pending credentials are known to name the right
+/// user on the same server.
+#[derive(Clone, Copy)]
+struct Change<'a> {
+    ctx: &'a Context,
+    id: &'a str,
+    current: &'a DbCredentials,
+    pending: &'a DbCredentials,
+    deadline: &'a Deadline,
+}
+
+/// setSecret: the pending credentials must name the current user (single user) or its
+/// alternate (alternating users) on the current host and port; then the password changes.
+pub(super) async fn run(
     ctx: &Context,
     event: &RotationEvent,
     current: &DbCredentials,
     pending: &DbCredentials,
     deadline: &Deadline,
+    alternating: bool,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
-    let config = &ctx.config;
-    if pending.username() != current.username() {
+    if alternating {
+        let expected = alternate_username(current.username());
+        if pending.username() != expected {
+            return Err(RotateError::invalid(
+                id,
+                format!(
+                    "the AWSPENDING user `{}` is not the alternate of the AWSCURRENT user `{}` (expected `{expected}`)",
+                    pending.username(),
+                    current.username()
+                ),
+            ));
+        }
+    } else if pending.username() != current.username() {
         return Err(RotateError::Mismatch {
             secret: id.to_owned(),
             what: "username",
         });
     }
     check_same_host(id, current, pending)?;
+    let change = Change {
+        ctx,
+        id,
+        current,
+        pending,
+        deadline,
+    };
+    if alternating {
+        alternating_users(change).await
+    } else {
+        single_user(change).await
+    }
+}
+
+async fn single_user(change: Change<'_>) -> Result<Outcome, RotateError> {
+    let Change {
+        ctx,
+        id,
+        current,
+        pending,
+        deadline,
+    } = change;
+    let config = &ctx.config;
 
     // One login on the common path: AWSCURRENT logs in until the password changes. When it
     // does not, an earlier attempt may have set the password already (the pending
@@ -145,14 +193,14 @@ fn refused_role(secret: &str, reason: String) -> RotateError {
     }
 }
 
-pub(super) async fn alternating(
-    ctx: &Context,
-    event: &RotationEvent,
-    current: &DbCredentials,
-    pending: &DbCredentials,
-    deadline: &Deadline,
-) -> Result<Outcome, RotateError> {
-    let id = event.secret_id.as_str();
+async fn alternating_users(change: Change<'_>) -> Result<Outcome, RotateError> {
+    let Change {
+        ctx,
+        id,
+        current,
+        pending,
+        deadline,
+    } = change;
     let config = &ctx.config;
     let master_arn = current
         .masterarn()
@@ -161,18 +209,6 @@ pub(super) async fn alternating(
             secret: id.to_owned(),
         })?
         .to_owned();
-    let expected = alternate_username(current.username());
-    if pending.username() != expected {
-        return Err(RotateError::invalid(
-            id,
-            format!(
-                "the AWSPENDING user `{}` is not the alternate of the AWSCURRENT user `{}` (expected `{expected}`)",
-                pending.username(),
-                current.username()
-            ),
-        ));
-    }
-    check_same_host(id, current, pending)?;
 
     // What the secret's writer could turn the master against is settled before any login:
     // the master's own role, and a database other than the master's.
