@@ -28,6 +28,15 @@ fn found(outcome: &rotor_audit::Outcome) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// (name, outcome) of every rotation AUTO_ROTATE reported.
+fn rotations(outcome: &rotor_audit::Outcome) -> Vec<(&str, RotationOutcome)> {
+    outcome
+        .rotations
+        .iter()
+        .map(|r| (r.name.as_str(), r.outcome))
+        .collect()
+}
+
 fn pairs(expected: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     expected
         .iter()
@@ -93,10 +102,7 @@ async fn set_up_mixed_account() -> MixedAccount {
         kms: Some(CMK),
         ..Default::default()
     };
-    let rotating = |days| Spec {
-        rotation_days: Some(days),
-        ..on_cmk()
-    };
+    let rotating = Spec::rotating_on_cmk;
     let tagged =
         |tags: &'static [(&'static str, &'static str)], base: Spec<'static>| Spec { tags, ..base };
 
@@ -370,16 +376,7 @@ async fn a_clean_account_sends_no_report_unless_report_is_always() {
     let (topic, queue) = moto()
         .topic_with_queue(REGION, &unique("audit-clean"))
         .await;
-    create(
-        &sm,
-        &format!("{p}db/main"),
-        Spec {
-            kms: Some(CMK),
-            rotation_days: Some(30),
-            ..Default::default()
-        },
-    )
-    .await;
+    create(&sm, &format!("{p}db/main"), Spec::rotating_on_cmk(30)).await;
     let settings = [("PREFIXES", p.as_str()), ("SNS_TOPIC_ARN", topic.as_str())];
 
     let run = audit(REGION, &settings, days_from_now(1)).await;
@@ -429,14 +426,8 @@ async fn auto_rotate_starts_rotations_only_for_too_old_secrets_with_rotation_con
 
     // DRY_RUN: says what it would start, starts nothing.
     let run = audit(REGION, &settings("true"), days_from_now(40)).await;
-    let rotations: Vec<(&str, RotationOutcome)> = run
-        .outcome
-        .rotations
-        .iter()
-        .map(|r| (r.name.as_str(), r.outcome))
-        .collect();
     assert_eq!(
-        rotations,
+        rotations(&run.outcome),
         [(name("old/rotating").as_str(), RotationOutcome::WouldStart)]
     );
     assert!(!run.outcome.calls.contains_key("RotateSecret"));
@@ -454,14 +445,8 @@ async fn auto_rotate_starts_rotations_only_for_too_old_secrets_with_rotation_con
     }
 
     let run = audit(REGION, &settings("false"), days_from_now(40)).await;
-    let rotations: Vec<(&str, RotationOutcome)> = run
-        .outcome
-        .rotations
-        .iter()
-        .map(|r| (r.name.as_str(), r.outcome))
-        .collect();
     assert_eq!(
-        rotations,
+        rotations(&run.outcome),
         [(name("old/rotating").as_str(), RotationOutcome::Started)]
     );
     assert_eq!(run.outcome.calls.get("RotateSecret"), Some(&1));
@@ -603,16 +588,7 @@ async fn a_report_reaches_a_topic_in_another_region() {
     let (topic, queue) = moto()
         .topic_with_queue(elsewhere, &unique("audit-elsewhere"))
         .await;
-    create(
-        &sm,
-        &format!("{p}db/main"),
-        Spec {
-            kms: Some(CMK),
-            rotation_days: Some(30),
-            ..Default::default()
-        },
-    )
-    .await;
+    create(&sm, &format!("{p}db/main"), Spec::rotating_on_cmk(30)).await;
     let settings = [
         ("PREFIXES", p.as_str()),
         ("SNS_TOPIC_ARN", topic.as_str()),
