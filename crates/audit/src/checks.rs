@@ -326,13 +326,7 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy {
-            max_age_days: 90,
-            unused_days: 90,
-            max_rotation_interval_days: None,
-            require_customer_key: true,
-            skip: false,
-        }
+        Policy::for_tests()
     }
 
     /// A healthy secret: rotating monthly, read yesterday, customer key.

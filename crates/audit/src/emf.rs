@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rotor_core::metrics::{Emf, MetricsConfig, Unit};
 
-use crate::outcome::Outcome;
+use crate::run_outcome::{Outcome, RotationOutcome};
 
 /// Where the EMF line goes when not through the log (tests read it back from a buffer).
 pub type MetricsOut = Arc<Mutex<dyn Write + Send>>;
@@ -31,12 +31,12 @@ pub fn record(metrics: &MetricsConfig, o: &Outcome) -> Emf {
     emf.metric("ManagedByService", o.managed.len() as f64, Unit::Count)
         .metric(
             "RotationsStarted",
-            o.rotations_with("started") as f64,
+            o.rotations_with(RotationOutcome::Started) as f64,
             Unit::Count,
         )
         .metric(
             "RotationStartFailures",
-            o.rotations_with("failed") as f64,
+            o.rotations_with(RotationOutcome::Failed) as f64,
             Unit::Count,
         )
 }

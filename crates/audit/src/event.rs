@@ -4,18 +4,20 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::error::EventError;
+
 /// Reads `time` from an EventBridge event (or any object with that field). `Ok(None)`
 /// when the event has none; an error when it has one that is not an RFC 3339 timestamp.
-pub fn as_of(event: &Value) -> Result<Option<DateTime<Utc>>, String> {
+pub fn as_of(event: &Value) -> Result<Option<DateTime<Utc>>, EventError> {
     match event.get("time") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|e| format!("field time {s:?} is not an RFC 3339 timestamp: {e}")),
-        Some(other) => Err(format!(
-            "field time must be an RFC 3339 string, not {}",
-            kind(other)
-        )),
+            .map_err(|source| EventError::TimeNotRfc3339 {
+                value: s.clone(),
+                source,
+            }),
+        Some(other) => Err(EventError::TimeNotString { found: kind(other) }),
     }
 }
 
@@ -57,8 +59,28 @@ mod tests {
         assert!(
             as_of(&json!({"time": "yesterday"}))
                 .unwrap_err()
+                .to_string()
                 .contains("time")
         );
-        assert!(as_of(&json!({"time": 5})).unwrap_err().contains("a number"));
+        assert!(
+            as_of(&json!({"time": 5}))
+                .unwrap_err()
+                .to_string()
+                .contains("a number")
+        );
+    }
+
+    #[test]
+    fn a_bad_time_keeps_the_parse_error_as_its_cause_and_a_stable_error_type() {
+        use rotor_core::error::ErrorType;
+        use std::error::Error as _;
+
+        let err = as_of(&json!({"time": "yesterday"})).unwrap_err();
+        assert!(matches!(err, EventError::TimeNotRfc3339 { .. }));
+        assert!(err.source().is_some(), "the chrono parse error is kept");
+        assert_eq!(err.error_type(), "Rotor.InvalidEvent");
+        let wrapped = crate::Error::from(err);
+        assert_eq!(wrapped.error_type(), "Rotor.InvalidEvent");
+        assert!(wrapped.source().is_some());
     }
 }

@@ -122,6 +122,16 @@ pub enum Resource {
     Parameter,
 }
 
+impl Resource {
+    /// The name used in the output and the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Secret => "secret",
+            Resource::Parameter => "parameter",
+        }
+    }
+}
+
 /// One finding about one secret or parameter. Holds names, dates and counts only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -176,6 +186,16 @@ mod tests {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.as_str().to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn resources_serialize_as_their_names() {
+        for r in [Resource::Secret, Resource::Parameter] {
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::Value::String(r.as_str().to_owned())
             );
         }
     }

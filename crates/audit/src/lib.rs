@@ -2,58 +2,33 @@
 //! (never a secret value), returns the findings as JSON, writes one EMF metrics line and
 //! publishes one SNS report; with AUTO_ROTATE it starts rotations of too-old secrets.
 
-mod audit;
+mod auto_rotate;
 pub mod checks;
 pub mod config;
 pub mod emf;
+pub mod error;
 pub mod event;
 pub mod findings;
 pub mod listing;
-pub mod outcome;
+mod parameter_sweep;
 pub mod policy;
-pub mod report;
+mod run;
+pub mod run_outcome;
+mod secret_sweep;
+pub mod sns_report;
 
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::error::{AwsError, ErrorType};
+use rotor_core::error::ErrorType;
 use serde_json::Value;
 use tracing::Instrument;
 
 pub use config::Config;
 pub use emf::MetricsOut;
+pub use error::{Error, EventError};
 pub use findings::{Code, Finding, Resource};
-pub use outcome::Outcome;
 pub use rotor_core::calls::CallCounter;
-
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("invalid event: {0}")]
-    Event(String),
-    #[error("could not write the metrics line: {0}")]
-    Metrics(std::io::Error),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl ErrorType for Error {
-    fn error_type(&self) -> String {
-        match self {
-            Error::Aws(e) => format!("Rotor.Aws.{}", e.code),
-            Error::Event(_) => "Rotor.InvalidEvent".into(),
-            Error::Metrics(_) => "Rotor.Metrics".into(),
-            Error::Internal(_) => "Rotor.Internal".into(),
-        }
-    }
-}
-
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(err: Error) -> Self {
-        rotor_core::error::diagnostic(&err)
-    }
-}
+pub use run_outcome::{Outcome, ReportStatus, RotationOutcome};
 
 /// What every invocation needs, built once. The audit reads listings only: no code path
 /// calls GetSecretValue (the call counter in the output shows it), and its IAM policy
@@ -118,16 +93,14 @@ impl Context {
 
 /// Audits as of the event's `time` (the clock when it has none).
 pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Outcome, Error> {
-    let now = event::as_of(&event.payload)
-        .map_err(Error::Event)?
-        .unwrap_or_else(chrono::Utc::now);
+    let now = event::as_of(&event.payload)?.unwrap_or_else(chrono::Utc::now);
     let span = tracing::info_span!(
         "audit",
         request_id = %event.context.request_id,
         event_id = event::id(&event.payload).unwrap_or(""),
         as_of = %now.to_rfc3339(),
     );
-    let result = audit::run(ctx, now).instrument(span.clone()).await;
+    let result = run::run(ctx, now).instrument(span.clone()).await;
     if let Err(e) = &result {
         span.in_scope(|| tracing::error!(error = %e, error_type = %e.error_type(), "audit failed"));
     }

@@ -16,6 +16,29 @@ fn date(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(to_chrono)
 }
 
+/// What a version's staging labels make it, for the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRole {
+    /// Carries AWSCURRENT (whatever else it carries).
+    Current,
+    /// Carries AWSPENDING but not AWSCURRENT: a rotation under way or left behind.
+    Pending,
+    /// Neither, e.g. AWSPREVIOUS only.
+    Other,
+}
+
+impl VersionRole {
+    pub fn of(labels: &[String]) -> Self {
+        if labels.iter().any(|l| l == "AWSCURRENT") {
+            VersionRole::Current
+        } else if labels.iter().any(|l| l == "AWSPENDING") {
+            VersionRole::Pending
+        } else {
+            VersionRole::Other
+        }
+    }
+}
+
 /// One secret as ListSecrets (or DescribeSecret) shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretRecord {
@@ -52,12 +75,10 @@ impl SecretRecord {
         let mut pending_version = None;
         if let Some(stages) = e.secret_versions_to_stages() {
             for (version, labels) in stages {
-                let current = labels.iter().any(|l| l == "AWSCURRENT");
-                let pending = labels.iter().any(|l| l == "AWSPENDING");
-                if current {
-                    current_version = Some(version.clone());
-                } else if pending {
-                    pending_version = Some(version.clone());
+                match VersionRole::of(labels) {
+                    VersionRole::Current => current_version = Some(version.clone()),
+                    VersionRole::Pending => pending_version = Some(version.clone()),
+                    VersionRole::Other => {}
                 }
             }
         }

@@ -106,6 +106,21 @@ impl Policy {
     }
 }
 
+/// The limits the unit tests hold records to: 90 days for age and use, the customer key
+/// required, any rotation schedule allowed.
+#[cfg(test)]
+impl Policy {
+    pub(crate) fn for_tests() -> Policy {
+        Policy {
+            max_age_days: 90,
+            unused_days: 90,
+            max_rotation_interval_days: None,
+            require_customer_key: true,
+            skip: false,
+        }
+    }
+}
+
 fn whole_days(v: &str) -> Option<u32> {
     v.parse::<u32>().ok().filter(|d| *d > 0)
 }
@@ -115,13 +130,7 @@ mod tests {
     use super::*;
 
     fn base() -> Policy {
-        Policy {
-            max_age_days: 90,
-            unused_days: 90,
-            max_rotation_interval_days: None,
-            require_customer_key: true,
-            skip: false,
-        }
+        Policy::for_tests()
     }
 
     #[test]

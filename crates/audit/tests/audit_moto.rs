@@ -1,4 +1,5 @@
-//! rotor-audit against moto: a mixed account, the SNS report read back through SQS, the
+//! rotor-audit against moto: a mixed account (set up and audited once, then checked part
+//! by part), the SNS report read back through SQS, the
 //! EMF line, AUTO_ROTATE and DRY_RUN, pagination, and no secret value read or logged.
 //!
 //! "Now" is the scheduled event's `time`, so these tests audit weeks ahead instead of
@@ -9,9 +10,10 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use futures::StreamExt;
-use rotor_audit::outcome::ReportStatus;
+use rotor_audit::{Code, ReportStatus, RotationOutcome};
 use rotor_testkit::{moto, unique};
 use serde_json::Value;
 use support::{CMK, Spec, audit, create, days_from_now, last_rotated, pending_version};
@@ -26,6 +28,15 @@ fn found(outcome: &rotor_audit::Outcome) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// (name, outcome) of every rotation AUTO_ROTATE reported.
+fn rotations(outcome: &rotor_audit::Outcome) -> Vec<(&str, RotationOutcome)> {
+    outcome
+        .rotations
+        .iter()
+        .map(|r| (r.name.as_str(), r.outcome))
+        .collect()
+}
+
 fn pairs(expected: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     expected
         .iter()
@@ -33,8 +44,52 @@ fn pairs(expected: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metrics() {
+/// The mixed account, audited once as of 60 days ahead; the tests below each check one
+/// part of that run. Its secrets and parameters are named under their own prefix, so the
+/// other tests running beside it do not disturb it.
+struct MixedAccount {
+    /// The prefix in scope, with its trailing slash.
+    p: String,
+    /// (code, name) of every finding the run must produce.
+    expected: Vec<(&'static str, String)>,
+    outcome: rotor_audit::Outcome,
+    /// The SNS messages read back from the topic's queue.
+    messages: Vec<String>,
+    /// The EMF lines the run wrote.
+    emf: Vec<String>,
+    /// Every secret and parameter value created, to prove none shows anywhere.
+    values: Vec<String>,
+}
+
+impl MixedAccount {
+    fn n(&self, s: &str) -> String {
+        format!("{}{s}", self.p)
+    }
+
+    fn emf(&self) -> Value {
+        assert_eq!(self.emf.len(), 1, "one metrics line per run");
+        serde_json::from_str(&self.emf[0]).expect("EMF is one JSON object")
+    }
+}
+
+/// Set up and audited once, on a runtime of its own, so no test's runtime owns the
+/// clients; a failure here fails every mixed-account test with the set-up's message.
+fn mixed() -> &'static MixedAccount {
+    static MIXED: OnceLock<MixedAccount> = OnceLock::new();
+    MIXED.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the set-up")
+                .block_on(set_up_mixed_account())
+        })
+        .join()
+        .expect("the mixed account is set up and audited")
+    })
+}
+
+async fn set_up_mixed_account() -> MixedAccount {
     let sm = moto().secrets(REGION).await;
     let ssm = moto().ssm(REGION).await;
     let p = format!("{}/", unique("audit-mixed"));
@@ -43,30 +98,20 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
     let (topic, queue) = moto()
         .topic_with_queue(REGION, &unique("audit-mixed"))
         .await;
-    let rotating = |days| Spec {
+    let on_cmk = || Spec {
         kms: Some(CMK),
-        rotation_days: Some(days),
         ..Default::default()
     };
+    let rotating = Spec::rotating_on_cmk;
+    let tagged =
+        |tags: &'static [(&'static str, &'static str)], base: Spec<'static>| Spec { tags, ..base };
 
     let mut values = Vec::new();
     for (name, spec) in [
         (n("app/fresh"), rotating(90)),
         (n("db/old"), rotating(90)),
-        (
-            n("db/never-rotated"),
-            Spec {
-                kms: Some(CMK),
-                ..Default::default()
-            },
-        ),
-        (
-            n("app/rotation-off"),
-            Spec {
-                kms: Some(CMK),
-                ..Default::default()
-            },
-        ),
+        (n("db/never-rotated"), on_cmk()),
+        (n("app/rotation-off"), on_cmk()),
         (n("app/overdue"), rotating(7)),
         (
             n("app/pending-left"),
@@ -91,47 +136,25 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
         ),
         (
             n("app/tagged-max-age"),
-            Spec {
-                tags: &[("rotor:max-age-days", "30")],
-                ..rotating(90)
-            },
+            tagged(&[("rotor:max-age-days", "30")], rotating(90)),
         ),
         (
             n("app/tagged-skip"),
-            Spec {
-                tags: &[("rotor:audit", "skip")],
-                ..Default::default()
-            },
+            tagged(&[("rotor:audit", "skip")], Spec::default()),
         ),
         (
             n("app/tagged-bad"),
-            Spec {
-                tags: &[("rotor:max-age-days", "soon")],
-                ..rotating(90)
-            },
+            tagged(&[("rotor:max-age-days", "soon")], rotating(90)),
         ),
         (
             n("app/tagged-interval"),
-            Spec {
-                tags: &[("rotor:max-rotation-interval-days", "30")],
-                ..rotating(90)
-            },
+            tagged(&[("rotor:max-rotation-interval-days", "30")], rotating(90)),
         ),
         (
             n("app/rds-managed"),
-            Spec {
-                kms: Some(CMK),
-                tags: &[("aws:secretsmanager:owningService", "rds")],
-                ..Default::default()
-            },
+            tagged(&[("aws:secretsmanager:owningService", "rds")], on_cmk()),
         ),
-        (
-            n("app/deleted"),
-            Spec {
-                kms: Some(CMK),
-                ..Default::default()
-            },
-        ),
+        (n("app/deleted"), on_cmk()),
         (format!("{other}out-of-scope"), Spec::default()),
     ] {
         values.push(create(&sm, &name, spec).await);
@@ -175,9 +198,9 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
         days_from_now(60),
     )
     .await;
-    let o = &run.outcome;
+    let messages = moto().drain_queue(REGION, &queue).await;
 
-    let expected = [
+    let expected = vec![
         ("too-old", n("db/old")),
         ("too-old", n("db/never-rotated")),
         ("rotation-disabled", n("db/never-rotated")),
@@ -192,48 +215,85 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
         ("scheduled-for-deletion", n("app/deleted")),
         ("too-old", format!("/{p}db/password")),
     ];
-    let expected_refs: Vec<(&str, &str)> = expected.iter().map(|(c, n)| (*c, n.as_str())).collect();
-    assert_eq!(found(o), pairs(&expected_refs));
+    MixedAccount {
+        p,
+        expected,
+        outcome: run.outcome,
+        messages,
+        emf: run.emf,
+        values,
+    }
+}
+
+#[test]
+fn a_mixed_account_yields_exactly_the_expected_findings() {
+    let m = mixed();
+    let expected: Vec<(&str, &str)> = m.expected.iter().map(|(c, n)| (*c, n.as_str())).collect();
+    assert_eq!(found(&m.outcome), pairs(&expected));
+}
+
+#[test]
+fn a_mixed_account_counts_what_is_in_scope_and_what_policy_skipped() {
+    let o = &mixed().outcome;
     assert_eq!(o.secrets_audited, 13, "14 in scope minus the skipped one");
     assert_eq!(o.parameters_audited, 2, "SecureStrings in scope only");
     assert_eq!(o.skipped_by_policy, 1);
     assert_eq!(o.environment, "prod");
+}
+
+#[test]
+fn a_mixed_account_lists_its_rds_owned_secret_as_managed() {
+    let m = mixed();
     assert_eq!(
-        o.managed
+        m.outcome
+            .managed
             .iter()
             .map(|m| (m.name.as_str(), m.owning_service.as_str()))
             .collect::<Vec<_>>(),
-        [(n("app/rds-managed").as_str(), "rds")]
+        [(m.n("app/rds-managed").as_str(), "rds")]
     );
-    for f in &o.findings {
-        let control = match f.code.as_str() {
-            "rotation-disabled" => Some("SecretsManager.1"),
-            "rotation-overdue" => Some("SecretsManager.2"),
-            "unused" => Some("SecretsManager.3"),
-            "too-old" => Some("SecretsManager.4"),
+}
+
+#[test]
+fn each_finding_of_a_mixed_account_names_the_security_hub_control_of_its_code() {
+    for f in &mixed().outcome.findings {
+        let control = match f.code {
+            Code::RotationDisabled => Some("SecretsManager.1"),
+            Code::RotationOverdue => Some("SecretsManager.2"),
+            Code::Unused => Some("SecretsManager.3"),
+            Code::TooOld => Some("SecretsManager.4"),
             _ => None,
         };
         assert_eq!(f.control, control, "{}", f.code.as_str());
     }
+}
 
-    // Per-secret calls only where the listing left a check open: the left-over
-    // AWSPENDING (its age) and the unused candidate (its replicas' access).
-    let calls = &o.calls;
+#[test]
+fn a_mixed_account_costs_per_secret_calls_only_where_the_listing_left_a_check_open() {
+    // The left-over AWSPENDING (its age) and the unused candidate (its replicas' access).
+    let calls = &mixed().outcome.calls;
     assert_eq!(calls.get("ListSecrets"), Some(&1));
     assert_eq!(calls.get("ListSecretVersionIds"), Some(&1));
     assert_eq!(calls.get("DescribeSecret"), Some(&1));
     assert_eq!(calls.get("Publish"), Some(&1));
     assert!(calls.get("DescribeParameters").is_some());
-    assert!(!calls.contains_key("GetSecretValue"), "{calls:?}");
     assert!(!calls.contains_key("RotateSecret"), "AUTO_ROTATE is off");
+}
 
-    // The SNS report: one message naming every finding.
-    let messages = moto().drain_queue(REGION, &queue).await;
-    assert_eq!(messages.len(), 1);
-    let report = &messages[0];
-    assert!(matches!(o.report, ReportStatus::Sent { .. }));
+#[test]
+fn auditing_a_mixed_account_never_calls_get_secret_value() {
+    let calls = &mixed().outcome.calls;
+    assert!(!calls.contains_key("GetSecretValue"), "{calls:?}");
+}
+
+#[test]
+fn a_mixed_account_report_is_one_sns_message_naming_every_finding() {
+    let m = mixed();
+    assert_eq!(m.messages.len(), 1);
+    let report = &m.messages[0];
+    assert!(matches!(m.outcome.report, ReportStatus::Sent { .. }));
     assert!(report.contains("Audited 13 secrets and 2 parameters: 13 findings."));
-    for (code, name) in &expected {
+    for (code, name) in &m.expected {
         assert!(
             report.contains(&format!("== {code}")),
             "report lacks {code}"
@@ -241,12 +301,13 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
         assert!(report.contains(name.as_str()), "report lacks {name}");
     }
     assert!(report.contains("== Managed by another service =="));
-    assert!(!report.contains(&format!("{p}app/fresh")));
+    assert!(!report.contains(&m.n("app/fresh")));
     assert!(!report.contains("out-of-scope"));
+}
 
-    // The EMF line: valid EMF with the environment dimension and a count per code.
-    assert_eq!(run.emf.len(), 1, "one metrics line per run");
-    let emf: Value = serde_json::from_str(&run.emf[0]).expect("EMF is one JSON object");
+#[test]
+fn a_mixed_account_writes_one_emf_line_with_the_environment_and_a_count_per_code() {
+    let emf = mixed().emf();
     let directive = &emf["_aws"]["CloudWatchMetrics"][0];
     assert!(emf["_aws"]["Timestamp"].as_i64().unwrap() > 0);
     assert_eq!(directive["Namespace"], "rotor");
@@ -267,7 +328,7 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
     for name in &declared {
         assert!(emf[*name].is_number(), "{name} declared but absent");
     }
-    for code in rotor_audit::Code::ALL {
+    for code in Code::ALL {
         assert!(
             declared.contains(code.as_str()),
             "{} not declared",
@@ -280,23 +341,31 @@ async fn a_mixed_account_produces_exactly_the_expected_findings_report_and_metri
     assert_eq!(emf["rotation-disabled"], 3.0);
     assert_eq!(emf["unused"], 1.0);
     assert_eq!(emf["ManagedByService"], 1.0);
+}
 
-    // Nothing secret anywhere: the audit never had a value to leak.
-    let output = serde_json::to_string(o).unwrap();
-    for v in &values {
+#[test]
+fn no_value_of_a_mixed_account_reaches_the_output_report_metrics_or_logs() {
+    // The audit never had a value to leak; this proves it.
+    let m = mixed();
+    let output = serde_json::to_string(&m.outcome).unwrap();
+    for v in &m.values {
         rotor_testkit::logs::assert_absent(v, "secret value");
         assert!(
             !output.contains(v.as_str()),
             "the output contains a secret value"
         );
-        assert!(
-            !report.contains(v.as_str()),
-            "the report contains a secret value"
-        );
-        assert!(
-            !run.emf[0].contains(v.as_str()),
-            "the metrics contain a secret value"
-        );
+        for report in &m.messages {
+            assert!(
+                !report.contains(v.as_str()),
+                "the report contains a secret value"
+            );
+        }
+        for line in &m.emf {
+            assert!(
+                !line.contains(v.as_str()),
+                "the metrics contain a secret value"
+            );
+        }
     }
 }
 
@@ -307,16 +376,7 @@ async fn a_clean_account_sends_no_report_unless_report_is_always() {
     let (topic, queue) = moto()
         .topic_with_queue(REGION, &unique("audit-clean"))
         .await;
-    create(
-        &sm,
-        &format!("{p}db/main"),
-        Spec {
-            kms: Some(CMK),
-            rotation_days: Some(30),
-            ..Default::default()
-        },
-    )
-    .await;
+    create(&sm, &format!("{p}db/main"), Spec::rotating_on_cmk(30)).await;
     let settings = [("PREFIXES", p.as_str()), ("SNS_TOPIC_ARN", topic.as_str())];
 
     let run = audit(REGION, &settings, days_from_now(1)).await;
@@ -366,13 +426,10 @@ async fn auto_rotate_starts_rotations_only_for_too_old_secrets_with_rotation_con
 
     // DRY_RUN: says what it would start, starts nothing.
     let run = audit(REGION, &settings("true"), days_from_now(40)).await;
-    let rotations: Vec<(&str, &str)> = run
-        .outcome
-        .rotations
-        .iter()
-        .map(|r| (r.name.as_str(), r.outcome))
-        .collect();
-    assert_eq!(rotations, [(name("old/rotating").as_str(), "would-start")]);
+    assert_eq!(
+        rotations(&run.outcome),
+        [(name("old/rotating").as_str(), RotationOutcome::WouldStart)]
+    );
     assert!(!run.outcome.calls.contains_key("RotateSecret"));
     for s in [
         "old/rotating",
@@ -388,13 +445,10 @@ async fn auto_rotate_starts_rotations_only_for_too_old_secrets_with_rotation_con
     }
 
     let run = audit(REGION, &settings("false"), days_from_now(40)).await;
-    let rotations: Vec<(&str, &str)> = run
-        .outcome
-        .rotations
-        .iter()
-        .map(|r| (r.name.as_str(), r.outcome))
-        .collect();
-    assert_eq!(rotations, [(name("old/rotating").as_str(), "started")]);
+    assert_eq!(
+        rotations(&run.outcome),
+        [(name("old/rotating").as_str(), RotationOutcome::Started)]
+    );
     assert_eq!(run.outcome.calls.get("RotateSecret"), Some(&1));
     assert!(last_rotated(&sm, &name("old/rotating")).await.is_some());
     for s in ["old/no-rotation", "old/stuck", "new/rotating"] {
@@ -436,7 +490,7 @@ async fn pagination_audits_all_250_secrets() {
         .outcome
         .findings
         .iter()
-        .filter(|f| f.code.as_str() == "rotation-disabled")
+        .filter(|f| f.code == Code::RotationDisabled)
         .map(|f| f.name.clone())
         .collect();
     assert_eq!(disabled, names, "every secret was audited");
@@ -534,16 +588,7 @@ async fn a_report_reaches_a_topic_in_another_region() {
     let (topic, queue) = moto()
         .topic_with_queue(elsewhere, &unique("audit-elsewhere"))
         .await;
-    create(
-        &sm,
-        &format!("{p}db/main"),
-        Spec {
-            kms: Some(CMK),
-            rotation_days: Some(30),
-            ..Default::default()
-        },
-    )
-    .await;
+    create(&sm, &format!("{p}db/main"), Spec::rotating_on_cmk(30)).await;
     let settings = [
         ("PREFIXES", p.as_str()),
         ("SNS_TOPIC_ARN", topic.as_str()),

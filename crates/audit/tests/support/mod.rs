@@ -96,6 +96,17 @@ pub struct Spec<'a> {
     pub replica_region: Option<&'a str>,
 }
 
+impl Spec<'static> {
+    /// A healthy secret: on the customer key, rotating every `days` days.
+    pub fn rotating_on_cmk(days: i64) -> Self {
+        Spec {
+            kms: Some(CMK),
+            rotation_days: Some(days),
+            ..Default::default()
+        }
+    }
+}
+
 /// Creates a secret with a random value and returns that value (to prove it never shows).
 pub async fn create(sm: &Client, name: &str, spec: Spec<'_>) -> String {
     let value = format!("{{\"password\":\"{}\"}}", random_hex(16));

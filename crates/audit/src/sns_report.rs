@@ -1,11 +1,11 @@
-//! The SNS report: counts first, then findings grouped by code with names, ages and what
+//! The SNS report's text (subject and body) built from a run's outcome: counts first, then findings grouped by code with names, ages and what
 //! to do, then secrets managed elsewhere and rotations started. Plain text, readable in
 //! an e-mail, and within SNS's 256 KB message limit.
 
 use std::fmt::Write;
 
 use crate::findings::{Code, Resource};
-use crate::outcome::Outcome;
+use crate::run_outcome::Outcome;
 
 /// Entries listed per code before "… and N more".
 pub const MAX_ENTRIES_PER_CODE: usize = 100;
@@ -49,23 +49,26 @@ pub fn body(o: &Outcome) -> String {
     if o.dry_run {
         let _ = writeln!(s, "Dry run: nothing was changed.");
     }
-    let present: Vec<Code> = Code::ALL
+    let present: Vec<(Code, u64)> = Code::ALL
         .into_iter()
-        .filter(|c| o.counts.get(c.as_str()).copied().unwrap_or(0) > 0)
+        .filter_map(|c| match o.counts.get(c.as_str()) {
+            Some(&n) if n > 0 => Some((c, n)),
+            _ => None,
+        })
         .collect();
     if !present.is_empty() {
         s.push('\n');
-        for code in &present {
+        for (code, n) in &present {
             let _ = writeln!(
                 s,
                 "  {:<24}{:>6}  {}",
                 code.as_str(),
-                o.counts[code.as_str()],
+                n,
                 code.control().unwrap_or("")
             );
         }
     }
-    for code in present {
+    for (code, _) in present {
         let _ = writeln!(s, "\n== {} ==", heading(code));
         let _ = writeln!(s, "Means: {}.", code.meaning());
         let _ = writeln!(s, "What to do: {}.", code.remedy());
@@ -142,7 +145,7 @@ fn truncate(mut s: String) -> String {
 mod tests {
     use super::*;
     use crate::findings::Finding;
-    use crate::outcome::{ReportStatus, count_by_code};
+    use crate::run_outcome::{ReportStatus, count_by_code};
 
     fn outcome(findings: Vec<Finding>) -> Outcome {
         Outcome {

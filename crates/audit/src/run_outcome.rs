@@ -1,4 +1,5 @@
-//! What one audit run returns (the handler's JSON output), and the counts derived from it.
+//! What one audit run returns (the handler's JSON output): findings, counts, rotations
+//! started and whether the SNS report went out. The report's text is `sns_report`.
 
 use std::collections::BTreeMap;
 
@@ -16,14 +17,42 @@ pub struct Managed {
     pub owning_service: String,
 }
 
+/// What AUTO_ROTATE did for one secret; serialized as `started`, `would-start`, `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationOutcome {
+    /// RotateSecret accepted the request.
+    Started,
+    /// DRY_RUN: it would have been started.
+    WouldStart,
+    /// RotateSecret refused; the entry's `error` says why.
+    Failed,
+}
+
+impl RotationOutcome {
+    /// The stable name used in the output, the log and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationOutcome::Started => "started",
+            RotationOutcome::WouldStart => "would-start",
+            RotationOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RotationOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What AUTO_ROTATE did for one too-old secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RotationStart {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    /// `started`, `would-start` (DRY_RUN) or `failed`.
-    pub outcome: &'static str,
+    pub outcome: RotationOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -74,10 +103,31 @@ pub fn count_by_code(findings: &[Finding]) -> BTreeMap<&'static str, u64> {
 }
 
 impl Outcome {
-    pub fn rotations_with(&self, outcome: &str) -> u64 {
+    /// How many rotations ended in `outcome`.
+    pub fn rotations_with(&self, outcome: RotationOutcome) -> u64 {
         self.rotations
             .iter()
             .filter(|r| r.outcome == outcome)
             .count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_outcomes_serialize_as_their_stable_names() {
+        for outcome in [
+            RotationOutcome::Started,
+            RotationOutcome::WouldStart,
+            RotationOutcome::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::Value::String(outcome.as_str().to_owned())
+            );
+        }
+        assert_eq!(RotationOutcome::WouldStart.to_string(), "would-start");
     }
 }
