@@ -61,11 +61,11 @@ impl Config {
                 _ => "all".to_owned(),
             });
         let defaults = Policy {
-            max_age_days: days(s, "MAX_AGE_DAYS", 90)?,
-            unused_days: days(s, "UNUSED_DAYS", 90)?,
+            max_age_days: s.days("MAX_AGE_DAYS", 90)?,
+            unused_days: s.days("UNUSED_DAYS", 90)?,
             max_rotation_interval_days: match s.string("MAX_ROTATION_INTERVAL_DAYS") {
                 None => None,
-                Some(_) => Some(days(s, "MAX_ROTATION_INTERVAL_DAYS", 0)?),
+                Some(_) => Some(s.days("MAX_ROTATION_INTERVAL_DAYS", 0)?),
             },
             // Off by default: on an account that has not moved to customer keys yet, the
             // first report would list every secret and hide what else needs attention.
@@ -82,15 +82,7 @@ impl Config {
             Some(v) if v == "always" => ReportMode::Always,
             Some(_) => return Err(ConfigError::new("REPORT", "expected always or findings")),
         };
-        let sns_topic_arn = s.string("SNS_TOPIC_ARN");
-        if let Some(arn) = &sns_topic_arn
-            && !arn.starts_with("arn:")
-        {
-            return Err(ConfigError::new(
-                "SNS_TOPIC_ARN",
-                "expected a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
-            ));
-        }
+        let sns_topic_arn = s.topic_arn("SNS_TOPIC_ARN")?;
         Ok(Self {
             prefixes,
             environment,
@@ -133,18 +125,6 @@ impl Config {
             None => self.defaults.clone(),
         }
     }
-}
-
-/// A whole number of days, at least 1.
-fn days(s: &Settings<'_>, var: &str, default: u32) -> Result<u32, ConfigError> {
-    let v = s.parse::<u32>(var, default, "a whole number of days, at least 1")?;
-    if v == 0 {
-        return Err(ConfigError::new(
-            var,
-            "expected a whole number of days, at least 1",
-        ));
-    }
-    Ok(v)
 }
 
 const RULES_SHAPE: &str = r#"a JSON list like [{"prefix":"prod/db/","max_age_days":30}] (fields: prefix, max_age_days, unused_days, max_rotation_interval_days, require_customer_key, skip)"#;

@@ -59,15 +59,7 @@ impl Context {
                 .build(),
         );
         // The topic may live in another region (a central notification region).
-        let sns_sdk = match &config.sns_topic_arn {
-            Some(arn) => rotor_core::notify::topic_sdk(sdk, arn),
-            None => sdk.clone(),
-        };
-        let sns = aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(&sns_sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        let sns = rotor_core::notify::topic_client(sdk, config.sns_topic_arn.as_deref(), &calls);
         Self {
             config,
             region: rotor_core::aws::region_of(sdk).to_owned(),
@@ -93,7 +85,15 @@ impl Context {
 
 /// Audits as of the event's `time` (the clock when it has none).
 pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Outcome, Error> {
-    let now = event::as_of(&event.payload)?.unwrap_or_else(chrono::Utc::now);
+    let now = match event::as_of(&event.payload) {
+        Ok(time) => time.unwrap_or_else(chrono::Utc::now),
+        Err(e) => {
+            let err = Error::from(e);
+            tracing::info_span!("audit", request_id = %event.context.request_id)
+                .in_scope(|| rotor_core::error::log_invalid_event(&err));
+            return Err(err);
+        }
+    };
     let span = tracing::info_span!(
         "audit",
         request_id = %event.context.request_id,

@@ -107,6 +107,15 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// A whole number of days, at least 1.
+    pub fn days(&self, var: &str, default: u32) -> Result<u32, ConfigError> {
+        const EXPECTED: &str = "a whole number of days, at least 1";
+        match self.parse::<u32>(var, default, EXPECTED)? {
+            0 => Err(ConfigError::new(var, format!("expected {EXPECTED}"))),
+            days => Ok(days),
+        }
+    }
+
     /// A number of seconds, fractions allowed, from `min` to `max`.
     pub fn seconds(
         &self,
@@ -306,6 +315,9 @@ mod tests {
             ("BAD_T", "alerts"),
         ]);
         assert_eq!(s.whole_number("N", 1u32, 1..=64), Ok(12));
+        assert_eq!(s.days("N", 90), Ok(12));
+        assert_eq!(s.days("UNSET", 90), Ok(90));
+        assert!(s.days("NEG", 90).is_err());
         assert_eq!(s.whole_number("UNSET", 8u32, 1..=64), Ok(8));
         let err = s.whole_number("BIG", 1u32, 1..=64).unwrap_err();
         assert_eq!(err.problem, "expected a whole number from 1 to 64");

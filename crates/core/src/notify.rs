@@ -1,6 +1,8 @@
 //! Notifications: one SNS message per report.
 
 use aws_sdk_sns::Client;
+
+use crate::calls::CallCounter;
 use aws_types::SdkConfig;
 
 use crate::error::{AwsError, AwsResultExt};
@@ -28,6 +30,20 @@ pub fn topic_sdk(sdk: &SdkConfig, topic_arn: &str) -> SdkConfig {
         Some(region) => crate::aws::in_region(sdk, region),
         None => sdk.clone(),
     }
+}
+
+/// The client that publishes to `topic_arn` (in the topic's region; the function's region
+/// when no topic is set), counting its calls with the function's other clients.
+pub fn topic_client(sdk: &SdkConfig, topic_arn: Option<&str>, calls: &CallCounter) -> Client {
+    let sdk = match topic_arn {
+        Some(arn) => topic_sdk(sdk, arn),
+        None => sdk.clone(),
+    };
+    Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&sdk)
+            .interceptor(calls.clone())
+            .build(),
+    )
 }
 
 /// Publishes a message and returns its message id.
