@@ -174,8 +174,9 @@ async fn run(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, Replica
     let trigger = match event::classify(&event.payload, &ctx.config) {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %e, "invalid event");
-            return Err(e.into());
+            let err = ReplicateError::from(e);
+            rotor_core::error::log_invalid_event(&err);
+            return Err(err);
         }
     };
     let report = Report {

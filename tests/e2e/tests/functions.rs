@@ -285,3 +285,55 @@ async fn an_audit_works_through_the_emulator() {
         "the EMF line is written"
     );
 }
+
+/// One shape for an event a function cannot use, whichever function: an ERROR line
+/// "invalid event" inside the invocation (its request id), with `error_type`
+/// `Rotor.InvalidEvent`, and the same type in the error the caller gets.
+#[tokio::test]
+async fn an_invalid_event_is_logged_the_same_way_by_every_function() {
+    let secret =
+        |tag: &str| format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:{tag}-AbCdEf");
+    let cases: [(&str, Vec<(&str, String)>, Value); 4] = [
+        ("rotor-rotate", vec![], json!({"Step": "deleteSecret"})),
+        (
+            "rotor-sync-url",
+            vec![
+                ("RDS_SECRET_ARN", secret("src")),
+                ("CUSTOM_SECRET_ARN", secret("dst")),
+            ],
+            json!({"hello": "world"}),
+        ),
+        (
+            "rotor-replicate",
+            vec![("TARGET_REGIONS", "us-west-2".to_owned())],
+            json!({"hello": "world"}),
+        ),
+        ("rotor-audit", vec![], json!({"time": 42})),
+    ];
+    for (name, extra, event) in cases {
+        let mut env = moto_env(REGION);
+        env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let function = lambda::start(&binary(name), &env);
+        let err = function.invoke(&event).await.expect_err(name);
+        assert_eq!(err.error_type, "Rotor.InvalidEvent", "{name}: {err:?}");
+        let log = function.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("\"invalid event\""))
+            .unwrap_or_else(|| panic!("{name} logs no invalid-event line: {log}"));
+        assert_eq!(
+            rotor_testkit::logs::shape_problem(line, true),
+            None,
+            "{name}"
+        );
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["level"], "ERROR", "{name}: {line}");
+        assert_eq!(v["message"], "invalid event", "{name}: {line}");
+        assert_eq!(v["error_type"], "Rotor.InvalidEvent", "{name}: {line}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}: {line}"
+        );
+    }
+}
