@@ -293,7 +293,8 @@ async fn an_audit_works_through_the_emulator() {
 async fn an_invalid_event_is_logged_the_same_way_by_every_function() {
     let secret =
         |tag: &str| format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:{tag}-AbCdEf");
-    let cases: [(&str, Vec<(&str, String)>, Value); 4] = [
+    type Case = (&'static str, Vec<(&'static str, String)>, Value);
+    let cases: [Case; 4] = [
         ("rotor-rotate", vec![], json!({"Step": "deleteSecret"})),
         (
             "rotor-sync-url",
