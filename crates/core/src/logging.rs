@@ -218,47 +218,6 @@ mod tests {
         )
     }
 
-    #[derive(Clone, Default)]
-    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn the_subscriber_drops_capped_events_even_at_trace() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let settings = Settings::from_lookup(|k| {
-            (k == "AWS_LAMBDA_LOG_FORMAT" || k == "AWS_LAMBDA_LOG_LEVEL").then(|| {
-                if k.ends_with("FORMAT") {
-                    "JSON"
-                } else {
-                    "TRACE"
-                }
-                .to_owned()
-            })
-        });
-        let subscriber = subscriber(move || writer.clone(), &settings);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::debug!(target: "tokio_postgres::query", "executing ALTER ROLE canary-statement");
-            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "transmitting canary-body");
-            tracing::trace!(target: "rotor_rotate::steps", "own trace line kept");
-        });
-        let written = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        assert!(written.contains("own trace line kept"), "{written}");
-        assert!(
-            !written.contains("canary-statement") && !written.contains("canary-body"),
-            "{written}"
-        );
-    }
-
     #[test]
     fn directives_set_the_default_and_per_target_levels() {
         let filter = targets(

@@ -149,3 +149,32 @@ fn a_field_cannot_change_a_lines_level_or_time() {
     assert_eq!(v["field_level"], "DEBUG");
     assert_eq!(v["field_timestamp"], "yesterday");
 }
+
+/// The caps on the PostgreSQL driver's and the SDK's own logs hold at any level set.
+#[test]
+fn the_subscriber_drops_capped_events_even_at_trace() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let settings = Settings::from_lookup(|k| {
+        (k == "AWS_LAMBDA_LOG_FORMAT" || k == "AWS_LAMBDA_LOG_LEVEL").then(|| {
+            if k.ends_with("FORMAT") {
+                "JSON"
+            } else {
+                "TRACE"
+            }
+            .to_owned()
+        })
+    });
+    let subscriber = subscriber(move || writer.clone(), &settings);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::debug!(target: "tokio_postgres::query", "executing ALTER ROLE canary-statement");
+        tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "transmitting canary-body");
+        tracing::trace!(target: "rotor_rotate::steps", "own trace line kept");
+    });
+    let written = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(written.contains("own trace line kept"), "{written}");
+    assert!(
+        !written.contains("canary-statement") && !written.contains("canary-body"),
+        "{written}"
+    );
+}

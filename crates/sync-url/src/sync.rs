@@ -164,30 +164,37 @@ pub fn resolve(
         .unwrap_or_else(|| "no RDS lookup is configured".into());
 
     // User and database name: the source secret's key, else the setting, else the target.
-    let part = |value: &'static str,
-                key: &str,
-                var: &str,
-                [source, setting, target]: [Option<String>; 3]| {
-        first([(source, "source"), (setting, "setting"), (target, "target")]).ok_or_else(|| {
+    let [user, dbname] = [
+        (
+            "user name",
+            "username",
+            "DB_USERNAME",
+            [&v.username, &pair.db_username, &current.user],
+        ),
+        (
+            "database name",
+            "dbname",
+            "DB_NAME",
+            [&v.dbname, &pair.db_name, &current.dbname],
+        ),
+    ]
+    .map(|(value, key, var, [source, setting, target])| {
+        first([
+            (source.clone(), "source"),
+            (setting.clone(), "setting"),
+            (target.clone(), "target"),
+        ])
+        .ok_or_else(|| {
             missing(
                 value,
                 format!(
                     "the source secret has no `{key}`, {var} is not set, and the target's \
-                     current URL has none"
+                         current URL has none"
                 ),
             )
         })
-    };
-    let (user, user_from) = part(
-        "user name",
-        "username",
-        "DB_USERNAME",
-        [
-            v.username.clone(),
-            pair.db_username.clone(),
-            current.user.clone(),
-        ],
-    )?;
+    });
+    let (user, user_from) = user?;
     let (host, host_from) = first([
         (v.host.clone(), "source"),
         (rds_host, "rds"),
@@ -235,16 +242,7 @@ pub fn resolve(
             ),
         )
     })?;
-    let (dbname, dbname_from) = part(
-        "database name",
-        "dbname",
-        "DB_NAME",
-        [
-            v.dbname.clone(),
-            pair.db_name.clone(),
-            current.dbname.clone(),
-        ],
-    )?;
+    let (dbname, dbname_from) = dbname?;
     let password = v.password.clone().ok_or_else(|| SyncError::SourceFormat {
         secret: pair.source.clone(),
         problem: rotor_core::CredentialsError::Missing("password"),

@@ -102,28 +102,25 @@ pub(super) async fn run(
     }
 }
 
-async fn single_user(change: Change<'_>) -> Result<Outcome, RotateError> {
-    let Change {
-        ctx,
-        id,
-        current,
-        pending,
-        deadline,
-    } = change;
-    let config = &ctx.config;
+async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
+    let config = &c.ctx.config;
 
     // One login on the common path: AWSCURRENT logs in until the password changes. When it
     // does not, an earlier attempt may have set the password already (the pending
     // credentials log in), or the database may still hold the older password because
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
-    let as_current = Login::new(config, current, Credential::Current, id)?;
+    let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
     let mut attempts = Vec::new();
-    let mut client = match try_login(ctx, deadline, id, &as_current).await? {
+    let mut client = match try_login(c.ctx, c.deadline, c.id, &as_current).await? {
         Ok(client) => Some(client),
         // Only a refused password is worth another credential: a server that cannot be
         // reached or trusted will not be reached or trusted with other credentials.
         Err(e) if e.kind != FailureKind::Authentication => {
-            return Err(login_error(id, &as_current, vec![(Credential::Current, e)]));
+            return Err(login_error(
+                c.id,
+                &as_current,
+                vec![(Credential::Current, e)],
+            ));
         }
         Err(e) => {
             attempts.push((Credential::Current, e));
@@ -131,19 +128,19 @@ async fn single_user(change: Change<'_>) -> Result<Outcome, RotateError> {
         }
     };
     if client.is_none() {
-        let as_pending = Login::new(config, pending, Credential::Pending, id)?;
-        match try_login(ctx, deadline, id, &as_pending).await? {
+        let as_pending = Login::new(config, c.pending, Credential::Pending, c.id)?;
+        match try_login(c.ctx, c.deadline, c.id, &as_pending).await? {
             Ok(_) => return Ok(already_set()),
             Err(e) => attempts.push((Credential::Pending, e)),
         }
-        match read_db(ctx, id, PREVIOUS, None).await? {
+        match read_db(c.ctx, c.id, PREVIOUS, None).await? {
             Some(previous)
-                if previous.username() == pending.username()
-                    && previous.host_opt() == pending.host_opt()
-                    && previous.port() == pending.port() =>
+                if previous.username() == c.pending.username()
+                    && previous.host_opt() == c.pending.host_opt()
+                    && previous.port() == c.pending.port() =>
             {
-                let as_previous = Login::new(config, &previous, Credential::Previous, id)?;
-                match try_login(ctx, deadline, id, &as_previous).await? {
+                let as_previous = Login::new(config, &previous, Credential::Previous, c.id)?;
+                match try_login(c.ctx, c.deadline, c.id, &as_previous).await? {
                     Ok(c) => client = Some(c),
                     Err(e) => attempts.push((Credential::Previous, e)),
                 }
@@ -153,19 +150,19 @@ async fn single_user(change: Change<'_>) -> Result<Outcome, RotateError> {
         }
     }
     let Some(mut client) = client else {
-        return Err(login_error(id, &as_current, attempts));
+        return Err(login_error(c.id, &as_current, attempts));
     };
-    let user = pending.username();
+    let user = c.pending.username();
     let failed = |source| {
         db_error(
-            id,
-            pending,
+            c.id,
+            c.pending,
             format!("changing the password of role {user}"),
             source,
         )
     };
     let tx = database::guarded(&mut client).await.map_err(failed)?;
-    database::set_password(&tx, user, pending.password(), false)
+    database::set_password(&tx, user, c.pending.password(), false)
         .await
         .map_err(failed)?;
     tx.commit()
@@ -193,57 +190,55 @@ fn refused_role(secret: &str, reason: String) -> RotateError {
     }
 }
 
-async fn alternating_users(change: Change<'_>) -> Result<Outcome, RotateError> {
-    let Change {
-        ctx,
-        id,
-        current,
-        pending,
-        deadline,
-    } = change;
-    let config = &ctx.config;
-    let master_arn = current
+async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
+    let config = &c.ctx.config;
+    let master_arn = c
+        .current
         .masterarn()
-        .or(pending.masterarn())
+        .or(c.pending.masterarn())
         .ok_or_else(|| RotateError::MissingMasterArn {
-            secret: id.to_owned(),
+            secret: c.id.to_owned(),
         })?
         .to_owned();
 
     // What the secret's writer could turn the master against is settled before any login:
     // the master's own role, and a database other than the master's.
-    let master = master::resolve(ctx, &master_arn).await?;
-    let user = pending.username();
+    let master = master::resolve(c.ctx, &master_arn).await?;
+    let user = c.pending.username();
     let base = base_username(user);
     if let Some(role) = [user, base].into_iter().find(|r| *r == master.username()) {
         return Err(refused_role(
-            id,
+            c.id,
             format!("the secret names role {role}, which is the master user itself"),
         ));
     }
-    master::check_same_database(ctx, id, &master_arn, &master, current).await?;
+    master::check_same_database(c.ctx, c.id, &master_arn, &master, c.current).await?;
 
     // An earlier attempt may have set the password already. And the current user must
     // still work: rotating its twin while it is broken would leave the application with
     // no working credentials at all. Both logins at once: neither depends on the other.
-    let as_pending = Login::new(config, pending, Credential::Pending, id)?;
-    let as_current = Login::new(config, current, Credential::Current, id)?;
+    let as_pending = Login::new(config, c.pending, Credential::Pending, c.id)?;
+    let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
     let (pending_login, current_login) = tokio::join!(
-        try_login(ctx, deadline, id, &as_pending),
-        try_login(ctx, deadline, id, &as_current)
+        try_login(c.ctx, c.deadline, c.id, &as_pending),
+        try_login(c.ctx, c.deadline, c.id, &as_current)
     );
     if pending_login?.is_ok() {
         return Ok(already_set());
     }
     if let Err(e) = current_login? {
-        return Err(login_error(id, &as_current, vec![(Credential::Current, e)]));
+        return Err(login_error(
+            c.id,
+            &as_current,
+            vec![(Credential::Current, e)],
+        ));
     }
 
     // The master works in its own database: CREATE ROLE, ALTER ROLE and GRANT are
     // cluster-wide, and a database an application team owns may hold settings and objects
     // planted for whoever logs in next.
     let as_master = Login::new(config, &master, Credential::Master, &master_arn)?;
-    let mut client = match try_login(ctx, deadline, id, &as_master).await? {
+    let mut client = match try_login(c.ctx, c.deadline, c.id, &as_master).await? {
         Ok(c) => c,
         Err(e) => {
             return Err(login_error(
@@ -254,7 +249,7 @@ async fn alternating_users(change: Change<'_>) -> Result<Outcome, RotateError> {
         }
     };
     let on_master = &master;
-    let failed = |action: String| move |source| db_error(id, on_master, action, source);
+    let failed = |action: String| move |source| db_error(c.id, on_master, action, source);
     let tx = database::guarded(&mut client)
         .await
         .map_err(failed(format!("starting the change of role {user}")))?;
@@ -271,7 +266,7 @@ async fn alternating_users(change: Change<'_>) -> Result<Outcome, RotateError> {
     for info in [&target, &base_role].into_iter().flatten() {
         if let Some(why) = info.too_powerful() {
             return Err(refused_role(
-                id,
+                c.id,
                 format!(
                     "rotor does not set the password of role {} or grant it to another: {why}",
                     info.name
@@ -285,7 +280,7 @@ async fn alternating_users(change: Change<'_>) -> Result<Outcome, RotateError> {
     } else {
         "creating role"
     };
-    database::set_password(&tx, user, pending.password(), !exists)
+    database::set_password(&tx, user, c.pending.password(), !exists)
         .await
         .map_err(failed(format!("{action} {user}")))?;
     let clone = format!("{base}{CLONE_SUFFIX}");
