@@ -52,6 +52,16 @@ fn secret() -> impl Strategy<Value = String> {
     })
 }
 
+/// Text that is not a secret: any of `pattern`, with every [`MARKS`] character replaced,
+/// so that only secret values hold them.
+fn plain(pattern: &'static str) -> impl Strategy<Value = String> {
+    pattern.prop_map(|s| {
+        s.chars()
+            .map(|c| if MARKS.contains(&c) { '?' } else { c })
+            .collect()
+    })
+}
+
 /// Fails the case when `shown` holds any sign of a secret value. Never prints it.
 fn assert_no_secret(shown: &str) -> Result<(), TestCaseError> {
     for mark in MARKS {
@@ -96,14 +106,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| json!(f)),
-        "\\PC{0,12}".prop_map(Value::from),
+        plain("\\PC{0,12}").prop_map(Value::from),
         "(create|set|test|finish)Secret".prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec(("\\PC{0,8}|Step|SecretId|ClientRequestToken", inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec(
+                (plain("\\PC{0,8}|Step|SecretId|ClientRequestToken"), inner),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -125,10 +138,10 @@ fn event_field(good: BoxedStrategy<String>) -> impl Strategy<Value = Option<Valu
 fn rotation_event() -> impl Strategy<Value = (Value, String)> {
     let step = prop_oneof![
         4 => prop::sample::select(Step::ALL.map(Step::as_str).to_vec()).prop_map(str::to_owned),
-        1 => "\\PC{0,50}",
+        1 => plain("\\PC{0,50}"),
     ]
     .boxed();
-    let id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:[a-z/_+=.@-]{1,20}-[A-Za-z]{6}|\\PC{1,20}".boxed();
+    let id = plain("arn:aws:secretsmanager:us-east-1:123456789012:secret:[a-z/_+=.@-]{1,20}-[A-Za-z]{6}|\\PC{1,20}").boxed();
     let token = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".boxed();
     (
         event_field(step),
@@ -182,7 +195,9 @@ fn app_secret() -> impl Strategy<Value = Map<String, Value>> {
 
 /// A list of keys as a tag or `APP_SECRET_KEYS` gives it.
 fn key_list() -> impl Strategy<Value = String> {
-    "(( )?((jwt|api|session|k)(_key|_previous)?|[a-z_]{1,6}|)( )?,){0,4}(jwt|api|k)?|\\PC{0,20}"
+    plain(
+        "(( )?((jwt|api|session|k)(_key|_previous)?|[a-z_]{1,6}|)( )?,){0,4}(jwt|api|k)?|\\PC{0,20}",
+    )
 }
 
 /// A Context with real (unused) SDK clients, built once: `choose_kind` reads only its
@@ -346,7 +361,7 @@ proptest! {
     #[test]
     fn the_strategy_choice_never_quotes_a_value_of_the_secret(
         Hidden(current) in app_secret().prop_map(Hidden),
-        strategy in prop::option::of("(?i)(auto|single-user|alternating-users|app-secret|app)|\\PC{0,50}"),
+        strategy in prop::option::of(plain("(?i)(auto|single-user|alternating-users|app-secret|app)|\\PC{0,50}")),
         keys in prop::option::of(key_list()),
         engine in prop::option::of("postgres|mysql"),
     ) {
