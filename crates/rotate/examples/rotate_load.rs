@@ -140,7 +140,7 @@ async fn secrets(sm: &aws_sdk_secretsmanager::Client, count: usize) -> anyhow::R
             async move { request.send().await }
         })
         .buffered(16)
-        .map(|out| Ok(out?.arn.context("no ARN")?))
+        .map(|out| out?.arn.context("no ARN"))
         .collect::<Vec<anyhow::Result<String>>>()
         .await
         .into_iter()
