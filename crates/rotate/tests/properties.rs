@@ -3,8 +3,8 @@
 //! choice of strategy) and the settings. None panics; every error is typed and holds no
 //! part of a secret value given in the input.
 //!
-//! Cases per property: `PROPTEST_CASES` (default 2,000); `scripts/proptest-campaign.sh`
-//! runs millions.
+//! Cases per property: `PROPTEST_CASES` (default 2,000; 500 for the settings);
+//! `scripts/proptest-campaign.sh` runs millions.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -20,9 +20,14 @@ use rotor_rotate::{Config, Context, RotateError, RotationEvent, Step};
 use serde_json::{Map, Value, json};
 
 fn config() -> ProptestConfig {
+    config_with(2_000)
+}
+
+/// `PROPTEST_CASES`, else `cases`.
+fn config_with(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 2_000;
+        config.cases = cases;
     }
     config
 }
@@ -383,6 +388,13 @@ proptest! {
             Err(e) => assert_no_secret(&shown(&e))?,
         }
     }
+
+}
+
+proptest! {
+    // Fewer cases by default: each builds a whole configuration (a TLS trust store among
+    // it), and settings are read once per process, not per event.
+    #![proptest_config(config_with(500))]
 
     #[test]
     fn settings_never_panic_and_every_error_names_its_variable(

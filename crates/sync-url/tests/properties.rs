@@ -6,8 +6,8 @@
 //! sample of them logs in through libpq (`psql`) and reads back through Django's
 //! `dj-database-url`.
 //!
-//! Cases per property: `PROPTEST_CASES` (default 2,000); `scripts/proptest-campaign.sh`
-//! runs millions. The libpq sample: `ROTOR_PSQL_SAMPLE` (default 24).
+//! Cases per property: `PROPTEST_CASES` (default 2,000; 500 for the settings);
+//! `scripts/proptest-campaign.sh` runs millions. The libpq sample: `ROTOR_PSQL_SAMPLE` (default 24).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
@@ -25,9 +25,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
 fn config() -> ProptestConfig {
+    config_with(2_000)
+}
+
+/// `PROPTEST_CASES`, else `cases`.
+fn config_with(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 2_000;
+        config.cases = cases;
     }
     config
 }
@@ -491,6 +496,13 @@ proptest! {
             Err(e) => assert_no_secret(&shown_sync(&e))?,
         }
     }
+
+}
+
+proptest! {
+    // Fewer cases by default: each builds a whole configuration (a TLS trust store among
+    // it), and settings are read once per process, not per event.
+    #![proptest_config(config_with(500))]
 
     #[test]
     fn settings_never_panic_and_every_error_names_its_variable(
