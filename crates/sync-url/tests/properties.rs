@@ -7,7 +7,8 @@
 //! `dj-database-url`.
 //!
 //! Cases per property: `PROPTEST_CASES` (default 2,000; 500 for the settings);
-//! `scripts/proptest-campaign.sh` runs millions. The libpq sample: `ROTOR_PSQL_SAMPLE` (default 24).
+//! `scripts/proptest-campaign.sh` runs millions. The libpq sample: `ROTOR_PSQL_SAMPLE`
+//! (default 24).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
