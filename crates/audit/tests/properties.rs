@@ -62,7 +62,7 @@ proptest! {
     #[test]
     fn the_event_time_and_id_never_panic_on_any_json(value in json_value()) {
         if let Err(problem) = as_of(&value) {
-            prop_assert!(problem.contains("time"), "the error names the field");
+            prop_assert!(problem.to_string().contains("time"), "the error names the field");
         }
         if let Some(event_id) = id(&value) {
             prop_assert_eq!(Some(event_id), value.get("id").and_then(Value::as_str));

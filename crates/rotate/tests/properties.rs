@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use rotor_core::SecretString;
 use rotor_core::config::Settings;
 use rotor_core::error::ErrorType;
-use rotor_rotate::app::{self, PREVIOUS_SUFFIX};
+use rotor_rotate::app_secret::{self as app, PREVIOUS_SUFFIX};
 use rotor_rotate::secret::SecretInfo;
 use rotor_rotate::steps::{self, APP_KEYS_TAG, Kind, STRATEGY_TAG};
 use rotor_rotate::{Config, Context, RotateError, RotationEvent, Step};
@@ -312,10 +312,10 @@ proptest! {
         let keys = app::parse_keys(&list);
         let id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf";
         if let Err(problem) = app::check_keys(&current, &keys) {
-            assert_no_secret(&shown(&RotateError::invalid(id, problem)))?;
+            assert_no_secret(&shown(&RotateError::app_secret(id)(problem)))?;
         }
         if let Err(problem) = app::validate(&pending, &current, &keys) {
-            assert_no_secret(&shown(&RotateError::invalid(id, problem)))?;
+            assert_no_secret(&shown(&RotateError::app_secret(id)(problem)))?;
         }
         let fresh: Vec<(String, SecretString)> = keys
             .iter()
@@ -324,7 +324,7 @@ proptest! {
             .collect();
         let next = app::next_value(&current, &fresh);
         if let Err(problem) = app::validate(&next, &pending, &keys) {
-            assert_no_secret(&shown(&RotateError::invalid(id, problem)))?;
+            assert_no_secret(&shown(&RotateError::app_secret(id)(problem)))?;
         }
     }
 
@@ -382,7 +382,7 @@ proptest! {
             tags.push((APP_KEYS_TAG.to_owned(), k));
         }
         let id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf";
-        match steps::choose_kind(&CONTEXT, &info(tags), id, &current) {
+        match steps::choose_kind(&CONTEXT.config, &info(tags), id, &current) {
             Ok(Kind::AppSecret(keys)) => prop_assert!(app::check_keys(&current, &keys).is_ok()),
             Ok(_) => {}
             Err(e) => assert_no_secret(&shown(&e))?,

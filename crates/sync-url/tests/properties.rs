@@ -16,11 +16,12 @@ use std::process::{Command, Stdio};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
+use rotor_core::CredentialFields;
 use rotor_core::config::Settings;
 use rotor_core::error::ErrorType;
 use rotor_sync_url::config::{PAIR_KEYS, SSLMODES};
 use rotor_sync_url::dsn::{self, CARRIED_PARAMETERS, UrlParts};
-use rotor_sync_url::{Config, SyncError, Trigger, event, source};
+use rotor_sync_url::{Config, SyncError, Trigger, event};
 use rotor_testkit::{postgres, random_hex, workspace_root};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
@@ -453,7 +454,7 @@ proptest! {
 
     #[test]
     fn source_parsing_never_panics_on_any_text(text in "\\PC*|\\{\\PC*\\}") {
-        let _ = source::parse(&text);
+        let _ = CredentialFields::parse(&text);
     }
 
     #[test]
@@ -464,7 +465,7 @@ proptest! {
         ]
         .prop_map(Hidden)
     ) {
-        match source::parse(&text) {
+        match CredentialFields::parse(&text) {
             Ok(values) => assert_no_secret(&format!("{values:?} {values:#?}"))?,
             Err(problem) => {
                 let err = SyncError::SourceFormat {
