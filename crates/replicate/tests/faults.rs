@@ -144,7 +144,10 @@ async fn converged(scene: &Scene) -> Result<(), String> {
     Ok(())
 }
 
-async fn scenario(sdk: &aws_config::SdkConfig, fault: Fault) -> (bool, Result<(), String>) {
+/// Whether the fault struck, and the first broken promise if any.
+type Cell = (bool, Result<(), String>);
+
+async fn scenario(sdk: &aws_config::SdkConfig, fault: Fault) -> Cell {
     let scene = scene().await;
     let proxy = Proxy::http(&moto().endpoint).await;
     let ctx = context(
@@ -195,7 +198,7 @@ async fn a_full_sync_interrupted_at_any_request_converges_on_the_next_run() {
     let all: Vec<Fault> = (0..points)
         .flat_map(|at| faults().map(|(when, kind)| Fault { at, when, kind }))
         .collect();
-    let results: Vec<(Fault, (bool, Result<(), String>))> = futures::stream::iter(all)
+    let results: Vec<(Fault, Cell)> = futures::stream::iter(all)
         .map(|fault| {
             let sdk = &sdk;
             async move { (fault, scenario(sdk, fault).await) }

@@ -68,17 +68,17 @@ const ALL_FAULTS: [(When, Kind); 6] = [
     (When::After, Kind::Silent),
 ];
 
-/// The faults injected at the `k`-th point of a step, as (when, kind).
+/// The faults injected at the `n`-th point of a strategy's rotation, as (when, kind).
 ///
 /// With `ROTOR_FAULTS=all`, every kind at every point (about 600 scenarios: ten minutes
-/// on two cores). By default, one kind per point, taking turns along the points of each
-/// step, so that every point gets a fault and every kind strikes in every step that has
-/// enough points (about 100 scenarios).
-fn faults(k: u64) -> Vec<(When, Kind)> {
+/// or more on two cores). By default, one kind per point, taking turns along the
+/// rotation's points, so that every point gets a fault and every kind strikes about
+/// equally often (about 100 scenarios).
+fn faults(n: u64) -> Vec<(When, Kind)> {
     if std::env::var("ROTOR_FAULTS").is_ok_and(|v| v == "all") {
         return ALL_FAULTS.to_vec();
     }
-    vec![ALL_FAULTS[(k % ALL_FAULTS.len() as u64) as usize]]
+    vec![ALL_FAULTS[(n % ALL_FAULTS.len() as u64) as usize]]
 }
 
 /// The function, pointed at proxies in front of moto and a PostgreSQL server.
@@ -495,7 +495,7 @@ async fn run_suite(strategies: &[Strategy]) {
         let mut n = 0;
         for ((step, service), units) in counts {
             for k in 0..units {
-                for (when, kind) in faults(k) {
+                for (when, kind) in faults(n) {
                     points.push((
                         Point {
                             strategy,

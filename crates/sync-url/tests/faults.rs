@@ -169,12 +169,15 @@ async fn rotated_pair(sm: &aws_sdk_secretsmanager::Client) -> Pair {
     pair
 }
 
+/// Whether the fault struck, and the first broken promise if any.
+type Cell = (bool, Result<(), String>);
+
 /// One point: the first broken promise, if any.
 async fn scenario(
     sm: &aws_sdk_secretsmanager::Client,
     sdk: &aws_config::SdkConfig,
     fault: Fault,
-) -> (bool, Result<(), String>) {
+) -> Cell {
     let proxy = Proxy::http(&moto().endpoint).await;
     let sdk = sdk.to_builder().endpoint_url(proxy.endpoint()).build();
     let mut pair = rotated_pair(sm).await;
@@ -254,7 +257,7 @@ async fn a_sync_interrupted_at_any_request_never_leaves_a_url_that_does_not_log_
     let all: Vec<Fault> = (0..points)
         .flat_map(|at| faults().map(|(when, kind)| Fault { at, when, kind }))
         .collect();
-    let results: Vec<(Fault, (bool, Result<(), String>))> = futures::stream::iter(all)
+    let results: Vec<(Fault, Cell)> = futures::stream::iter(all)
         .map(|fault| {
             let (sm, sdk) = (&sm, &sdk);
             async move { (fault, scenario(sm, sdk, fault).await) }

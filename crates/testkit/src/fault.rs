@@ -236,8 +236,13 @@ impl Proxy {
         self.shared.epoch.send_modify(|e| *e += 1);
     }
 
-    /// Starts a lasting outage now, without waiting for a point.
+    /// Starts a lasting outage now, without waiting for a point: [`Kind::Refuse`] resets
+    /// every connection at its next unit and every new one; [`Kind::Silent`] holds them.
     pub fn outage(&self, kind: Kind) {
+        assert!(
+            matches!(kind, Kind::Refuse | Kind::Silent),
+            "an outage is Refuse or Silent"
+        );
         let mut plan = self.shared.plan.lock().expect("plan");
         plan.outage = Some(kind);
         drop(plan);
