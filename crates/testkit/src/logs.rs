@@ -24,12 +24,19 @@ impl Write for Capture {
 
 /// Installs the capturing subscriber (TRACE, every target, JSON). Safe to call from every test; the first call wins.
 pub fn capture() {
+    capture_at("TRACE");
+}
+
+/// [`capture`] at `level` (a Lambda log level), for a test binary that runs so many
+/// invocations that formatting every TRACE line of the SDK would dominate its run time.
+/// The first call in a binary wins, whatever its level.
+pub fn capture_at(level: &'static str) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         // The functions' own subscriber (with its caps on payload-dumping dependencies),
-        // at TRACE, in JSON as on Lambda, so the tests see what production would write.
+        // at `level`, in JSON as on Lambda, so the tests see what production would write.
         let settings = rotor_core::logging::Settings::from_lookup(|k| match k {
-            "AWS_LAMBDA_LOG_LEVEL" => Some("TRACE".to_owned()),
+            "AWS_LAMBDA_LOG_LEVEL" => Some(level.to_owned()),
             "AWS_LAMBDA_LOG_FORMAT" => Some("JSON".to_owned()),
             _ => None,
         });

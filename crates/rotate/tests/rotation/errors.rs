@@ -3,6 +3,7 @@
 
 use rotor_core::error::ErrorType;
 use rotor_rotate::{RotateError, Step};
+use rotor_testkit::fault::Proxy;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -145,8 +146,19 @@ async fn a_version_that_is_not_pending_is_refused() {
 
 #[tokio::test]
 async fn an_unknown_step_is_refused_before_anything_is_read() {
-    let ctx = context(&[]).await;
-    let s = setup(|u| db_json(u, json!({})), &[]).await;
+    // The function reaches moto and PostgreSQL only through counting proxies.
+    let moto_proxy = Proxy::http(&rotor_testkit::moto().endpoint).await;
+    let pg_proxy = Proxy::postgres(rotor_testkit::postgres()).await;
+    let ctx = crate::single_user::context_at(&moto_proxy.endpoint()).await;
+    let s = setup(
+        |u| {
+            let mut v = db_json(u, json!({}));
+            v["port"] = json!(pg_proxy.port());
+            v
+        },
+        &[],
+    )
+    .await;
     let token = begin_rotation(&s.arn).await;
     let before = Before {
         stages: stages(&s.arn).await,
@@ -171,6 +183,13 @@ async fn an_unknown_step_is_refused_before_anything_is_read() {
     assert!(
         err.to_string().contains("`ClientRequestToken` is missing"),
         "{err}"
+    );
+    assert_eq!(moto_proxy.units(), 0, "no request reached moto");
+    assert_eq!(moto_proxy.connections(), 0, "no connection to moto");
+    assert_eq!(
+        pg_proxy.connections(),
+        0,
+        "no connection reached PostgreSQL"
     );
     before.assert_unchanged().await;
 }

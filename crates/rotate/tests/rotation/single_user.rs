@@ -286,13 +286,46 @@ async fn an_unreachable_database_fails_set_secret_within_the_deadline() {
 
 #[tokio::test]
 async fn the_rotation_token_is_passed_to_put_secret_value() {
-    let ctx = context(&[]).await;
+    // The function talks to moto through a recording proxy, so the test reads the
+    // PutSecretValue request itself (moto accepts and forgets the token).
+    let proxy = rotor_testkit::fault::Proxy::http(&rotor_testkit::moto().endpoint).await;
+    let ctx = context_at(&proxy.endpoint()).await;
     let user = db_user("token_", "old-").await;
     let arn = create_secret(&db_json(&user, json!({})), &[]).await;
     let token = begin_rotation(&arn).await;
+    let rotation_token = format!("rt-{}", rotor_testkit::random_hex(8));
     let mut e = event("createSecret", &arn, &token);
-    e["RotationToken"] = json!(format!("rt-{}", rotor_testkit::random_hex(8)));
+    e["RotationToken"] = json!(rotation_token);
     let out = invoke(&ctx, e, 60).await.unwrap();
     assert_eq!(out["outcome"], "created");
     assert!(value_at(&arn, "AWSPENDING").await["password"].is_string());
+    let puts: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.target() == Some("secretsmanager.PutSecretValue"))
+        .collect();
+    assert_eq!(puts.len(), 1, "one PutSecretValue");
+    // Only the two token fields are read: the body also holds the new password.
+    let body = puts[0].json();
+    // Compared, not printed: the token is redacted everywhere else too.
+    assert!(
+        body["RotationToken"] == rotation_token.as_str(),
+        "PutSecretValue carries the event's RotationToken"
+    );
+    assert_eq!(body["ClientRequestToken"], token.as_str());
+}
+
+/// [`context`], with the function's AWS calls sent to `endpoint` (a proxy in front of moto).
+pub(crate) async fn context_at(endpoint: &str) -> rotor_rotate::Context {
+    rotor_testkit::logs::capture();
+    let ca = postgres().ca_file.to_string_lossy().into_owned();
+    let config = rotor_rotate::Config::from_settings(&rotor_core::config::Settings::from_pairs(&[
+        ("PG_SSLROOTCERT", &ca),
+        ("PG_CONNECT_TIMEOUT", "3"),
+    ]))
+    .expect("test settings are valid");
+    rotor_rotate::Context::new(
+        &rotor_testkit::fault::sdk_config(endpoint, REGION).await,
+        config,
+    )
 }
