@@ -17,15 +17,19 @@ export CARGO_PROFILE_RELEASE_LTO=false
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 export CARGO_PROFILE_RELEASE_PANIC=unwind
 
-cargo build --release --locked -p rotor-rotate --example rotate_load \
-    -p rotor-replicate --example replicate_load -p rotor-audit --example audit_load
+# The five crates in one build, as scripts/proptest-campaign.sh builds them: built one by
+# one, each would unify its dependencies' features differently and rebuild them.
+cargo build --release --locked -p rotor-core -p rotor-rotate -p rotor-sync-url \
+    -p rotor-replicate -p rotor-audit \
+    --example rotate_load --example replicate_load --example audit_load
+examples="${CARGO_TARGET_DIR:-target}/release/examples"
 
 step() { printf '\n==> %s\n' "$*"; }
 step "rotor-rotate: $rotations rotations by one warm instance"
-cargo run --quiet --release --locked -p rotor-rotate --example rotate_load -- "$rotations" 50
+"$examples/rotate_load" "$rotations" 50
 step "rotor-replicate: 1,000 parameters, 10 no-change syncs, 200 events"
-cargo run --quiet --release --locked -p rotor-replicate --example replicate_load -- 1000 10 200
+"$examples/replicate_load" 1000 10 200
 step "rotor-audit: 2,000 secrets, 10 audits"
-cargo run --quiet --release --locked -p rotor-audit --example audit_load -- 2000 10
+"$examples/audit_load" 2000 10
 echo
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"

@@ -21,12 +21,33 @@ export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 export CARGO_PROFILE_RELEASE_PANIC=unwind
 
 crates=(rotor-core rotor-rotate rotor-sync-url rotor-replicate rotor-audit)
+packages=()
+for crate in "${crates[@]}"; do packages+=(-p "$crate"); done
+# One build of the five (built one by one, each would unify its dependencies' features
+# differently and rebuild them); Cargo's JSON messages say which binary is whose.
+cargo test --release --locked --no-run "${packages[@]}" --test properties >&2
+mapfile -t found < <(
+    cargo test --release --locked --no-run "${packages[@]}" --test properties \
+        --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] == "properties":
+        print(m["package_id"], m["executable"])
+'
+)
 binaries=()
 for crate in "${crates[@]}"; do
-    build_log="$(mktemp)"
-    cargo test --release --locked --no-run -p "$crate" --test properties 2>&1 | tee "$build_log" >&2
-    binaries+=("$(sed -n 's/.*Executable tests\/properties\.rs (\(.*\))$/\1/p' "$build_log")")
-    rm -f "$build_log"
+    binary=""
+    for line in "${found[@]}"; do
+        # package ids read `path+file:///…/crates/<dir>#<name>@<version>` (or `<name> <version> (…)`).
+        case "$line" in
+            *"#$crate@"* | "$crate "*) binary="${line##* }" ;;
+        esac
+    done
+    binaries+=("$binary")
 done
 
 log_dir="$(mktemp -d "${TMPDIR:-/tmp}/rotor-proptest-campaign.XXXXXX")"

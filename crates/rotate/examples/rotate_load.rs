@@ -195,16 +195,18 @@ fn print_series(series: &[(usize, Memory)]) {
     let mib = |kib: u64| kib as f64 / 1024.0;
     for (done, m) in series {
         println!(
-            "  after {done:>5}: RSS {:>6.1} MiB   peak during the batch {:>6.1} MiB",
+            "  after {done:>5}: RSS {:>6.1} MiB ({:>6} KiB)   peak during the batch {:>6.1} MiB ({:>6} KiB)",
             mib(m.rss_kib),
-            mib(m.peak_kib)
+            m.rss_kib,
+            mib(m.peak_kib),
+            m.peak_kib
         );
     }
     if let (Some((_, first)), Some((_, last))) = (series.first(), series.last()) {
         println!(
-            "  growth after the first batch: RSS {:+.1} MiB, batch peak {:+.1} MiB",
-            mib(last.rss_kib) - mib(first.rss_kib),
-            mib(last.peak_kib) - mib(first.peak_kib)
+            "  growth after the first batch: RSS {:+} KiB, batch peak {:+} KiB",
+            last.rss_kib as i64 - first.rss_kib as i64,
+            last.peak_kib as i64 - first.peak_kib as i64
         );
     }
 }
