@@ -222,7 +222,11 @@ mod tests {
         assert_eq!(c.target_regions, ["us-west-2", "eu-west-1"]);
         assert!(!c.dry_run);
         assert_eq!(c.concurrency, 8);
-        assert_eq!(c.margin, Margin::Scaled, "the margin scales with the invocation");
+        assert_eq!(
+            c.margin,
+            Margin::Scaled,
+            "the margin scales with the invocation"
+        );
         assert_eq!(c.tag_check_days, 30);
     }
 
@@ -285,7 +289,10 @@ mod tests {
             ("SNS_TOPIC_ARN", "my-topic"),
             ("DEADLINE_MARGIN_SECONDS", "90"),
             ("TAG_CHECK_DAYS", "0"),
-            ("HANDOVER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q"),
+            (
+                "HANDOVER_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/q",
+            ),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((var, value));

@@ -60,7 +60,10 @@ mod tests {
         let build = aws_sdk_ssm::types::Tag::builder().build().unwrap_err();
         let err = ItemError::invalid("tag")(build);
         assert_eq!(err.error_type(), "Rotor.Replicate.InvalidRequest");
-        assert!(std::error::Error::source(&err).is_some(), "the cause is kept");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the cause is kept"
+        );
         assert!(!err.is_not_found());
     }
 }

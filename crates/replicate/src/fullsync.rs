@@ -95,7 +95,10 @@ pub async fn run(
     start: Start,
 ) -> Result<Progress, ReplicateError> {
     let Some(mut record) = claim(store, &start).await? else {
-        tracing::info!(mode = "hand-over", "stale hand-over: the sync has moved on; nothing to do");
+        tracing::info!(
+            mode = "hand-over",
+            "stale hand-over: the sync has moved on; nothing to do"
+        );
         return Ok(Progress {
             stale: true,
             ..Progress::default()
@@ -115,8 +118,16 @@ pub async fn run(
                 }
             }
             Phase::Parameters => {
-                parameters(ctx, rec, deadline, store, record.cursor.clone(), day, &mut seen)
-                    .await?
+                parameters(
+                    ctx,
+                    rec,
+                    deadline,
+                    store,
+                    record.cursor.clone(),
+                    day,
+                    &mut seen,
+                )
+                .await?
             }
             Phase::Orphans => {
                 orphans(ctx, rec, deadline, store, record.cursor.clone(), &seen).await?
@@ -236,7 +247,10 @@ async fn hand_over(
         cursor: record.cursor.clone(),
     };
     match &ctx.queue {
-        Some(queue) => queue.send(&message).await.map_err(ReplicateError::HandOver)?,
+        Some(queue) => queue
+            .send(&message)
+            .await
+            .map_err(ReplicateError::HandOver)?,
         None => tracing::warn!(
             sync_id = %record.sync_id,
             "HANDOVER_QUEUE_URL is not set: the next scheduled sync resumes from here"
@@ -270,42 +284,75 @@ async fn parameters(
         .set_next_token(cursor.clone())
         .into_paginator()
         .send();
-    // The token that fetches the page about to be read: where to resume if it is not done.
+    // Pages are gathered into batches of at least PAGE names, so the state and the targets
+    // are looked up PAGE names a call even where the service returns smaller pages. `at`
+    // is the token that fetches the next page; `batch_start` the one that fetched the
+    // batch's first page: where to resume if the batch is not finished.
     let mut at = cursor;
+    let mut batch_start = at.clone();
+    let mut batch: Vec<Meta> = Vec::new();
     loop {
-        if deadline.expired() {
+        if batch.is_empty() && deadline.expired() {
             return Ok(Step::Stopped(at));
         }
-        let Some(page) = pages.next().await else {
-            return Ok(Step::Done);
+        let page = match pages.next().await {
+            None => None,
+            Some(page) => Some(
+                page.aws("DescribeParameters")
+                    .map_err(|e| ReplicateError::Source(e.into()))?,
+            ),
         };
-        let page = page
-            .aws("DescribeParameters")
-            .map_err(|e| ReplicateError::Source(e.into()))?;
-        let metas: Vec<Meta> = page
-            .parameters()
-            .iter()
-            .map(Meta::from)
-            .filter(|m| ctx.config.parameters.contains(&m.name))
-            .collect();
-        if !page_sync(ctx, rec, deadline, store, metas, day, seen).await? {
-            return Ok(Step::Stopped(at));
+        let next = page
+            .as_ref()
+            .and_then(|p| p.next_token())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if let Some(page) = &page {
+            batch.extend(
+                page.parameters()
+                    .iter()
+                    .map(Meta::from)
+                    .filter(|m| ctx.config.parameters.contains(&m.name)),
+            );
         }
-        match page.next_token().filter(|t| !t.is_empty()) {
-            Some(next) => at = Some(next.to_owned()),
-            None => return Ok(Step::Done),
+        let last = next.is_none();
+        if batch.len() >= PAGE || last {
+            let metas = std::mem::take(&mut batch);
+            if !page_sync(ctx, rec, deadline, store, metas, day, seen).await? {
+                return Ok(Step::Stopped(batch_start));
+            }
+            if last {
+                return Ok(Step::Done);
+            }
+            batch_start = next.clone();
         }
+        at = next;
     }
 }
 
 enum Verdict {
     Unchanged,
     Skipped,
-    Work,
+    /// Read in full: value, tags, every replica.
+    Full,
+    /// Only the slice's check is due: tags and metadata, values left unread.
+    TagsOnly,
 }
 
-/// One page of source parameters; false when the deadline stopped it part-way (the state
-/// of what was done is saved, so the page's rest is all a resumed run does again).
+/// What converging one parameter left: its new state, or nothing to record (it failed
+/// and the next sync tries again).
+type Converged = Option<(String, ParamState)>;
+
+/// Why a parameter was not converged in a pass.
+enum NotDone {
+    /// Not started: the deadline came first.
+    Deadline,
+    /// The tags-only check found more to do; read again with values.
+    NeedsValue(Meta),
+}
+
+/// One batch of source parameters; false when the deadline stopped it part-way (the
+/// state of what was done is saved, so the batch's rest is all a resumed run does again).
 async fn page_sync(
     ctx: &Context,
     rec: &Recorder,
@@ -327,77 +374,120 @@ async fn page_sync(
             .map(|t| params::describe_names(&t.ssm, &names)),
     )
     .await;
-    let mut work = Vec::new();
+    let (mut full, mut tags_only) = (Vec::new(), Vec::new());
     for meta in metas {
+        let due = in_slice(&meta.name, day, ctx.config.tag_check_days);
         let verdict = match states.get(&meta.name) {
-            None => Verdict::Work,
-            Some(st) if st.source_version != meta.version => Verdict::Work,
-            Some(_) if in_slice(&meta.name, day, ctx.config.tag_check_days) => Verdict::Work,
-            Some(st) if st.skip.is_some() => Verdict::Skipped,
-            Some(st) => {
-                let drift = ctx.targets.iter().zip(&found).any(|(t, found)| match found {
-                    Err(_) => true,
-                    Ok(found) => {
-                        found.get(&meta.name).map(|m| m.version)
-                            != st.replicas.get(&t.region).copied()
-                    }
-                });
-                if drift {
-                    Verdict::Work
+            None => Verdict::Full,
+            Some(st) if st.source_version != meta.version => Verdict::Full,
+            Some(st) if st.skip.is_some() => {
+                if due {
+                    Verdict::TagsOnly
                 } else {
-                    Verdict::Unchanged
+                    Verdict::Skipped
+                }
+            }
+            Some(st) => {
+                let drift = ctx
+                    .targets
+                    .iter()
+                    .zip(&found)
+                    .any(|(t, found)| match found {
+                        Err(_) => true,
+                        Ok(found) => {
+                            found.get(&meta.name).map(|m| m.version)
+                                != st.replicas.get(&t.region).copied()
+                        }
+                    });
+                match (drift, due) {
+                    (true, _) => Verdict::Full,
+                    (false, true) => Verdict::TagsOnly,
+                    (false, false) => Verdict::Unchanged,
                 }
             }
         };
         match verdict {
             Verdict::Unchanged => {
                 for t in &ctx.targets {
-                    rec.done(Kind::Parameter, &meta.name, &t.region, Outcome::Unchanged, &[]);
+                    rec.done(
+                        Kind::Parameter,
+                        &meta.name,
+                        &t.region,
+                        Outcome::Unchanged,
+                        &[],
+                    );
                 }
             }
             Verdict::Skipped => {}
-            Verdict::Work => work.push(meta),
+            Verdict::Full => full.push(meta),
+            Verdict::TagsOnly => tags_only.push(meta),
         }
     }
-    if work.is_empty() {
-        return Ok(true);
+    let mut results = converge(ctx, rec, deadline, tags_only, &found, false).await;
+    full.extend(results.iter().filter_map(|r| match r {
+        Err(NotDone::NeedsValue(meta)) => Some(meta.clone()),
+        _ => None,
+    }));
+    results.extend(converge(ctx, rec, deadline, full, &found, true).await);
+    let complete = !results.iter().any(|r| matches!(r, Err(NotDone::Deadline)));
+    let changed: Vec<(String, ParamState)> = results
+        .into_iter()
+        .filter_map(|r| r.ok().flatten())
+        .filter(|(name, st)| states.get(name) != Some(st))
+        .collect();
+    store.put_params(&changed).await?;
+    Ok(complete)
+}
+
+/// Reads the given source parameters and their replicas (values only `with_values`) and
+/// converges them, a few at a time, starting none after the deadline.
+async fn converge(
+    ctx: &Context,
+    rec: &Recorder,
+    deadline: &Deadline,
+    metas: Vec<Meta>,
+    found: &[Result<HashMap<String, Meta>, ItemError>],
+    with_values: bool,
+) -> Vec<Result<Converged, NotDone>> {
+    if metas.is_empty() {
+        return Vec::new();
     }
     let conc = ctx.config.concurrency;
     let src_region = ctx.config.source_region.as_str();
-    let work_names: Vec<String> = work.iter().map(|m| m.name.clone()).collect();
-    let source: Snapshot = match params::snapshot(&ctx.source.ssm, work, |_| true, conc).await {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing recorded: the next sync tries these again.
-            for name in &work_names {
-                rec.failed(Kind::Parameter, name, src_region, e.to_string());
+    let names: Vec<String> = metas.iter().map(|m| m.name.clone()).collect();
+    let by_name: HashMap<String, Meta> =
+        metas.iter().map(|m| (m.name.clone(), m.clone())).collect();
+    let source: Snapshot =
+        match params::snapshot(&ctx.source.ssm, metas, |_| with_values, conc).await {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing recorded: the next sync tries these again.
+                for name in &names {
+                    rec.failed(Kind::Parameter, name, src_region, e.to_string());
+                }
+                return Vec::new();
             }
-            return Ok(true);
-        }
-    };
+        };
     let targets: Vec<Result<Snapshot, String>> =
-        join_all(ctx.targets.iter().zip(&found).map(|(t, found)| {
-            let work_names = &work_names;
+        join_all(ctx.targets.iter().zip(found).map(|(t, found)| {
+            let names = &names;
             async move {
                 let found = found
                     .as_ref()
                     .map_err(|e| format!("could not read parameters in {}: {e}", t.region))?;
-                let metas: Vec<Meta> = work_names
-                    .iter()
-                    .filter_map(|n| found.get(n).cloned())
-                    .collect();
-                params::snapshot(&t.ssm, metas, |_| true, conc)
+                let metas: Vec<Meta> = names.iter().filter_map(|n| found.get(n).cloned()).collect();
+                params::snapshot(&t.ssm, metas, |_| with_values, conc)
                     .await
                     .map_err(|e| format!("could not read parameters in {}: {e}", t.region))
             }
         }))
         .await;
-    let results: Vec<Result<Option<(String, ParamState)>, ()>> = stream::iter(source)
+    stream::iter(source)
         .map(|(name, read)| {
-            let targets = &targets;
+            let (targets, by_name) = (&targets, &by_name);
             async move {
                 if deadline.expired() {
-                    return Err(());
+                    return Err(NotDone::Deadline);
                 }
                 let p: Param = match read {
                     Err(e) => {
@@ -429,7 +519,9 @@ async fn page_sync(
                         },
                     })
                     .collect();
-                let versions = replicate_param(ctx, rec, &p, states).await;
+                let Ok(versions) = replicate_param(ctx, rec, &p, states, with_values).await else {
+                    return Err(NotDone::NeedsValue(by_name[&name].clone()));
+                };
                 let replicas = ctx
                     .targets
                     .iter()
@@ -448,15 +540,7 @@ async fn page_sync(
         })
         .buffer_unordered(conc)
         .collect()
-        .await;
-    let complete = results.iter().all(Result::is_ok);
-    let changed: Vec<(String, ParamState)> = results
-        .into_iter()
-        .filter_map(|r| r.ok().flatten())
-        .filter(|(name, st)| states.get(name) != Some(st))
-        .collect();
-    store.put_params(&changed).await?;
-    Ok(complete)
+        .await
 }
 
 /// Deletes the replicas of parameters the state table knows but the source no longer has.
@@ -530,7 +614,10 @@ mod tests {
         for name in ["/app/a", "/app/b", "/orders/db/url", ""] {
             let days: Vec<u64> = (0..30).filter(|d| in_slice(name, 20_000 + d, 30)).collect();
             assert_eq!(days.len(), 1, "{name}: {days:?}");
-            assert!(in_slice(name, days[0] + 30, 30), "the same day next cycle");
+            assert!(
+                in_slice(name, 20_000 + days[0] + 30, 30),
+                "the same day next cycle"
+            );
         }
         let today = (0..1000)
             .filter(|i| in_slice(&format!("/p/{i}"), 20_000, 30))

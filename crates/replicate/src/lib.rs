@@ -257,13 +257,15 @@ async fn run(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, Replica
     let mut ignored = None;
     let (mode, api_call) = match trigger {
         Invocation::HandOver(_) if stateful.is_none() => {
-            ignored = Some("a hand-over message, but STATE_TABLE is not set (or DRY_RUN)".to_owned());
+            ignored =
+                Some("a hand-over message, but STATE_TABLE is not set (or DRY_RUN)".to_owned());
             ("ignored", None)
         }
         Invocation::Event(Trigger::FullSync) => match stateful {
             Some(store) => {
                 tracing::info!(mode = "full-sync", targets = ?ctx.config.target_regions, state_table = store.table(), "full sync started");
-                progress = Some(fullsync::run(ctx, &rec, &deadline, store, Start::Scheduled).await?);
+                progress =
+                    Some(fullsync::run(ctx, &rec, &deadline, store, Start::Scheduled).await?);
                 ("full-sync", None)
             }
             None => {
@@ -395,8 +397,7 @@ async fn finish(
                     Unit::Count,
                 );
         }
-        emf
-            .dimension("Function", "rotor-replicate")
+        emf.dimension("Function", "rotor-replicate")
             .metric("ParametersCopied", p.copied as f64, Unit::Count)
             .metric("ParametersUpdated", p.updated as f64, Unit::Count)
             .metric("ParametersDeleted", p.deleted as f64, Unit::Count)

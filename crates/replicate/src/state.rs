@@ -31,8 +31,13 @@ pub enum StateError {
     #[error("state table item {key} is malformed: {what}")]
     Malformed { key: String, what: &'static str },
     /// DynamoDB kept leaving part of a batch unprocessed.
-    #[error("state table: {operation} left {left} item(s) unprocessed after {UNPROCESSED_ATTEMPTS} attempts")]
-    Unprocessed { operation: &'static str, left: usize },
+    #[error(
+        "state table: {operation} left {left} item(s) unprocessed after {UNPROCESSED_ATTEMPTS} attempts"
+    )]
+    Unprocessed {
+        operation: &'static str,
+        left: usize,
+    },
     /// A request could not be built.
     #[error("state table: could not build a {what} request")]
     InvalidRequest {
@@ -213,7 +218,10 @@ impl Store {
     }
 
     /// The state of each named parameter that has one.
-    pub async fn params(&self, names: &[String]) -> Result<HashMap<String, ParamState>, StateError> {
+    pub async fn params(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, ParamState>, StateError> {
         let mut out = HashMap::new();
         for chunk in names.chunks(GET_BATCH) {
             let mut keys: Vec<_> = chunk
@@ -414,7 +422,11 @@ impl Store {
         if let Some(t) = record.last_completed {
             item.insert("last_completed".into(), n(t));
         }
-        let req = self.ddb.put_item().table_name(&self.table).set_item(Some(item));
+        let req = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let req = match expected {
             None => req.condition_expression("attribute_not_exists(pk)"),
             Some(lease) => req

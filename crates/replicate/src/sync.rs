@@ -120,45 +120,59 @@ impl Recorder {
 }
 
 /// Converges one source parameter into every target, then tags the source. Returns, per
-/// target, the replica's version once it matches (`None`: it failed, or a dry run).
+/// target, the replica's version once it matches (`None`: it failed, or a dry run); or
+/// `Err(NeedsValue)`, having changed nothing, when `source` was read without its value
+/// (a tags-only check) and some replica needs more than tags.
 pub(crate) async fn replicate_param(
     ctx: &Context,
     rec: &Recorder,
     source: &Param,
     targets: Vec<Result<Option<&Param>, String>>,
-) -> Vec<Option<i64>> {
+    values_read: bool,
+) -> Result<Vec<Option<i64>>, NeedsValue> {
     let src_region = ctx.config.source_region.as_str();
-    let work = ctx
+    // Plans first (no calls): a tags-only check that finds more to do stops here.
+    let plans: Vec<Result<(Option<&Param>, Option<String>, params::Plan), String>> = ctx
         .targets
         .iter()
         .zip(targets)
-        .map(|(t, state)| async move {
-            let target = match state {
-                Ok(target) => target,
-                Err(cause) => {
-                    rec.failed(Kind::Parameter, &source.name, &t.region, cause);
-                    return None;
-                }
-            };
+        .map(|(t, state)| {
+            let target = state?;
             let key = if source.kind == "SecureString" {
-                match crate::keys::replica_key(
+                crate::keys::replica_key(
                     source.key_id.as_deref(),
                     "alias/aws/ssm",
                     ctx.config.kms_key(&t.region),
                     ctx.config.allow_aws_managed_key,
                     &t.region,
-                ) {
-                    Ok(key) => key,
-                    Err(reason) => {
-                        rec.failed(Kind::Parameter, &source.name, &t.region, reason);
-                        return None;
-                    }
-                }
+                )?
             } else {
                 None
             };
+            let plan = params::plan(source, target, key.as_deref(), src_region);
+            Ok((target, key, plan))
+        })
+        .collect();
+    if !values_read
+        && plans
+            .iter()
+            .any(|p| p.as_ref().is_ok_and(|(_, _, plan)| plan.put.is_some()))
+    {
+        return Err(NeedsValue);
+    }
+    let work = ctx
+        .targets
+        .iter()
+        .zip(plans)
+        .map(|(t, planned)| async move {
+            let (target, key, plan) = match planned {
+                Ok(p) => p,
+                Err(cause) => {
+                    rec.failed(Kind::Parameter, &source.name, &t.region, cause);
+                    return None;
+                }
+            };
             let key = key.as_deref();
-            let plan = params::plan(source, target, key, src_region);
             let outcome = match (plan.is_empty(), target.is_none()) {
                 (true, _) => Outcome::Unchanged,
                 (false, true) => Outcome::Copied,
@@ -208,8 +222,12 @@ pub(crate) async fn replicate_param(
             }
         }
     }
-    versions
+    Ok(versions)
 }
+
+/// A tags-only check found a replica that needs its value or properties written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NeedsValue;
 
 /// Deletes a replica whose source is gone; the caller has checked the mark. False when
 /// the delete failed (recorded).
@@ -265,7 +283,7 @@ pub async fn parameter(ctx: &Context, rec: &Recorder, name: &str) {
                 .iter()
                 .map(|r| r.as_ref().map(Option::as_ref).map_err(ItemError::to_string))
                 .collect();
-            replicate_param(ctx, rec, &p, states).await;
+            let _ = replicate_param(ctx, rec, &p, states, true).await;
         }
         None => {
             let work = ctx.targets.iter().zip(reads).map(|(t, read)| async move {
@@ -341,7 +359,7 @@ pub async fn all_parameters(
                         },
                     })
                     .collect();
-                replicate_param(ctx, rec, p, states).await;
+                let _ = replicate_param(ctx, rec, p, states, true).await;
                 1
             }
         })

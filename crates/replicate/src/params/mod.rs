@@ -26,7 +26,6 @@ pub const REPLICA_KEY: &str = "rotor:replica-of";
 /// `rotor:replicate=false` on a source item keeps it (and, for secrets, its replicas) out.
 pub const OPT_OUT_KEY: &str = "rotor:replicate";
 
-
 /// One parameter as the comparison needs it. `Debug` shows the value redacted.
 #[derive(Debug, Clone)]
 pub struct Param {
@@ -105,4 +104,3 @@ impl From<&ParameterMetadata> for Meta {
         }
     }
 }
-

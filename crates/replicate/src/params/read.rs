@@ -56,44 +56,45 @@ pub fn scope_filter(scope: &Scope) -> Result<Option<Vec<ParameterStringFilter>>,
     Ok(Some(vec![filter]))
 }
 
-/// The metadata of the named parameters that exist (at most [`PAGE`] names), from one
-/// filtered DescribeParameters call (more only if the service splits the answer).
+/// The metadata of the named parameters that exist: one filtered DescribeParameters
+/// call per [`PAGE`] names (`Name Equals` takes at most 50 values), more only if the
+/// service splits an answer into pages.
 pub async fn describe_names(
     ssm: &Client,
     names: &[String],
 ) -> Result<HashMap<String, Meta>, ItemError> {
-    if names.is_empty() {
-        return Ok(HashMap::new());
+    let mut out = HashMap::new();
+    for chunk in names.chunks(PAGE) {
+        let filter = ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .set_values(Some(chunk.to_vec()))
+            .build()
+            .map_err(ItemError::invalid("name filter"))?;
+        let pages: Vec<_> = ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .max_results(PAGE as i32)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .aws("DescribeParameters")?;
+        out.extend(
+            pages
+                .iter()
+                .flat_map(|p| p.parameters())
+                .map(Meta::from)
+                .filter(|m| chunk.contains(&m.name))
+                .map(|m| (m.name.clone(), m)),
+        );
     }
-    let filter = ParameterStringFilter::builder()
-        .key("Name")
-        .option("Equals")
-        .set_values(Some(names.to_vec()))
-        .build()
-        .map_err(ItemError::invalid("name filter"))?;
-    let pages = ssm
-        .describe_parameters()
-        .parameter_filters(filter)
-        .max_results(PAGE as i32)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .aws("DescribeParameters")?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.parameters())
-        .map(Meta::from)
-        .filter(|m| names.contains(&m.name))
-        .map(|m| (m.name.clone(), m))
-        .collect())
+    Ok(out)
 }
 
 /// One parameter's metadata, or `None` when it does not exist.
 pub async fn describe_one(ssm: &Client, name: &str) -> Result<Option<Meta>, ItemError> {
-    Ok(describe_names(ssm, &[name.to_owned()])
-        .await?
-        .remove(name))
+    Ok(describe_names(ssm, &[name.to_owned()]).await?.remove(name))
 }
 
 /// Values (decrypted) of the named parameters, read 10 at a time. Names that vanished
@@ -248,4 +249,3 @@ fn assemble(
         tags,
     }
 }
-

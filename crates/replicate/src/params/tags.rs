@@ -15,7 +15,10 @@ pub fn replica_tags(source: &Param, source_region: &str) -> BTreeMap<String, Str
 }
 
 /// The tags a replica of a source carrying `source_tags` should carry.
-pub fn wanted(source_tags: &BTreeMap<String, String>, source_region: &str) -> BTreeMap<String, String> {
+pub fn wanted(
+    source_tags: &BTreeMap<String, String>,
+    source_region: &str,
+) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = source_tags
         .iter()
         .filter(|(k, _)| k.as_str() != MONITORED_KEY && k.as_str() != REPLICA_KEY)
@@ -24,7 +27,6 @@ pub fn wanted(source_tags: &BTreeMap<String, String>, source_region: &str) -> BT
     tags.insert(REPLICA_KEY.to_owned(), source_region.to_owned());
     tags
 }
-
 
 /// The tags to add (or change) and to remove so that `have` becomes `want`.
 pub fn diff(

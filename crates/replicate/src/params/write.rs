@@ -116,7 +116,6 @@ pub fn scrub(cause: String, value: &SecretString) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
