@@ -571,10 +571,10 @@ async fn orphans(
             let gone: Vec<&String> = names.iter().filter(|n| !present.contains_key(*n)).collect();
             stream::iter(gone)
                 .map(|name| async move {
-                    if sweep(ctx, rec, name).await {
-                        if let Err(e) = store.forget_param(name).await {
-                            tracing::warn!(name = %name, cause = %e, "could not forget a deleted parameter; the next sync tries again");
-                        }
+                    if sweep(ctx, rec, name).await
+                        && let Err(e) = store.forget_param(name).await
+                    {
+                        tracing::warn!(name = %name, cause = %e, "could not forget a deleted parameter; the next sync tries again");
                     }
                 })
                 .buffer_unordered(ctx.config.concurrency)

@@ -132,7 +132,7 @@ pub(crate) async fn replicate_param(
 ) -> Result<Vec<Option<i64>>, NeedsValue> {
     let src_region = ctx.config.source_region.as_str();
     // Plans first (no calls): a tags-only check that finds more to do stops here.
-    let plans: Vec<Result<(Option<&Param>, Option<String>, params::Plan), String>> = ctx
+    let plans: Vec<Result<TargetPlan, String>> = ctx
         .targets
         .iter()
         .zip(targets)
@@ -224,6 +224,9 @@ pub(crate) async fn replicate_param(
     }
     Ok(versions)
 }
+
+/// A replica (as read, absent when `None`), the key it gets, and what it needs.
+type TargetPlan<'a> = (Option<&'a Param>, Option<String>, params::Plan);
 
 /// A tags-only check found a replica that needs its value or properties written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
