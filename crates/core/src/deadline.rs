@@ -65,7 +65,7 @@ impl Margin {
 #[error(
     "the invocation has {budget_ms} ms and {MARGIN_SETTING} keeps {margin_ms} ms in reserve, \
      leaving less than the {min_work_ms} ms this function needs to work: raise the function's \
-     timeout or lower {MARGIN_SETTING} (unset, the margin is a tenth of the timeout)"
+     timeout or lower {MARGIN_SETTING}"
 )]
 pub struct NoTimeToWork {
     pub budget_ms: u128,

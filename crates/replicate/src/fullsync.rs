@@ -190,20 +190,15 @@ async fn claim(store: &Store, start: &Start) -> Result<Option<SyncRecord>, Repli
             Ok(None)
         }
         Start::HandOver(msg) => {
-            let Some(cur) = store.sync().await? else {
-                return Ok(None);
-            };
-            if cur.sync_id != msg.sync_id || cur.lease != msg.lease || cur.phase == Phase::Done {
-                return Ok(None);
-            }
-            let next = SyncRecord {
-                lease: new_lease(),
-                ..cur
-            };
-            Ok(store
-                .put_sync(&next, Some(&msg.lease))
-                .await?
-                .then_some(next))
+            // The lease stays the message's until this part hands on or completes: a part
+            // that fails is retried by SQS with the same message, which still holds it. A
+            // copy delivered while the part runs works alongside it harmlessly (every write
+            // converges), and only one of them can hand on: the other's conditional write
+            // fails and it stops.
+            let current = store.sync().await?;
+            Ok(current.filter(|cur| {
+                cur.sync_id == msg.sync_id && cur.lease == msg.lease && cur.phase != Phase::Done
+            }))
         }
     }
 }

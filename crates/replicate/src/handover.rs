@@ -1,8 +1,8 @@
 //! Handing a full sync on to the next invocation: a message on an SQS queue
 //! (`HANDOVER_QUEUE_URL`, created by the template, which also makes the queue trigger the
 //! function). The message names the sync and the lease that lets its reader continue; where
-//! to continue is read from the state table, so a message delivered twice, or late, finds
-//! the lease gone and changes nothing.
+//! to continue is read from the state table, so a message delivered again after its part
+//! handed on, or late, finds the lease gone and changes nothing.
 
 use rotor_core::error::{AwsError, AwsResultExt};
 use serde::{Deserialize, Serialize};

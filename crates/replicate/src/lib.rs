@@ -4,7 +4,9 @@
 //!
 //! Every path converges: it re-reads the source, compares with each target and writes
 //! only what differs, so retries are harmless and a sync with nothing to do writes
-//! nothing.
+//! nothing. With a state table ([`state`]) the full sync reads in full only what changed
+//! since the last one, and hands itself on through a queue ([`handover`]) when an
+//! invocation nears its deadline ([`fullsync`]).
 
 pub mod config;
 pub mod error;
@@ -214,7 +216,8 @@ enum Invocation {
     HandOver(Vec<handover::HandOver>),
 }
 
-/// Handles one invocation: a scheduled full sync or a CloudTrail API-call event.
+/// Handles one invocation: a scheduled full sync, a hand-over message continuing one, or a
+/// CloudTrail API-call event.
 pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
     let span = tracing::info_span!("replicate", request_id = %event.context.request_id);
     run(event, ctx).instrument(span).await
