@@ -223,3 +223,31 @@ async fn an_invocation_whose_margin_leaves_no_time_to_work_is_refused_at_start()
     assert!(report.complete);
     assert_eq!(report.parameters.total.copied, 2);
 }
+
+#[tokio::test]
+async fn without_a_queue_the_next_scheduled_sync_resumes_where_the_last_one_stopped() {
+    let n = Names::new();
+    let (table, _) = n.state().await;
+    let ctx = n
+        .stateless_context(&[("STATE_TABLE", &table), ("MAX_CONCURRENCY", "1")])
+        .await;
+    put_many(SOURCE, values(&n, 100)).await;
+    let budget = Duration::from_millis(3500);
+    let (mut puts, mut runs, mut sync_ids) = (0, 0, std::collections::BTreeSet::new());
+    loop {
+        let report = invoke_within(&ctx, full_sync(), budget)
+            .await
+            .expect("a run");
+        puts += report.api_calls.get("PutParameter").copied().unwrap_or(0);
+        sync_ids.extend(report.sync_id.clone());
+        runs += 1;
+        if report.complete {
+            break;
+        }
+        assert!(report.handed_over && report.hand_overs as usize == runs);
+        assert!(runs < 40, "the sync makes progress");
+    }
+    assert!(runs >= 2, "the deadline stopped the first run: {runs}");
+    assert_eq!(sync_ids.len(), 1, "one sync, resumed: {sync_ids:?}");
+    assert_eq!(puts, 2 * 100, "nothing written twice");
+}
