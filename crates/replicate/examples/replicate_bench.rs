@@ -109,12 +109,33 @@ async fn main() -> anyhow::Result<()> {
 
     let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     let budget = Duration::from_secs(seconds);
+    let first = sync(&ctx, &sqs, &queue, &schedule, budget).await?;
+    print("first full sync", &first, count as u64);
+    let second = sync(&ctx, &sqs, &queue, &schedule, budget).await?;
+    print("no-change sync", &second, count as u64);
+    Ok(())
+}
+
+/// One full sync, handed on through the queue (as the event source mapping would) until
+/// it completes.
+struct Sync {
+    wall: Duration,
+    parts: Vec<Report>,
+}
+
+async fn sync(
+    ctx: &Context,
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    schedule: &Value,
+    budget: Duration,
+) -> anyhow::Result<Sync> {
     let started = Instant::now();
-    let mut parts = vec![run(&ctx, schedule.clone(), budget).await?];
+    let mut parts = vec![run(ctx, schedule.clone(), budget).await?];
     while !parts.last().is_some_and(|r| r.complete) {
         let out = sqs
             .receive_message()
-            .queue_url(&queue)
+            .queue_url(queue)
             .max_number_of_messages(1)
             .send()
             .await?;
@@ -122,42 +143,41 @@ async fn main() -> anyhow::Result<()> {
             anyhow::bail!("the sync stopped without handing on");
         };
         sqs.delete_message()
-            .queue_url(&queue)
+            .queue_url(queue)
             .receipt_handle(message.receipt_handle.unwrap_or_default())
             .send()
             .await?;
         let event = json!({"Records": [{"eventSource": "aws:sqs", "body": message.body.unwrap_or_default()}]});
-        parts.push(run(&ctx, event, budget).await?);
+        parts.push(run(ctx, event, budget).await?);
     }
-    let wall = started.elapsed();
+    Ok(Sync {
+        wall: started.elapsed(),
+        parts,
+    })
+}
+
+fn print(label: &str, sync: &Sync, params: u64) {
     let mut calls = BTreeMap::new();
-    for r in &parts {
+    let (mut copied, mut updated, mut unchanged, mut failed, mut writes) = (0, 0, 0, 0, 0);
+    for r in &sync.parts {
         for (op, n) in &r.api_calls {
             *calls.entry(op.clone()).or_insert(0) += n;
         }
+        let c = r.parameters.total;
+        copied += c.copied;
+        updated += c.updated;
+        unchanged += c.unchanged;
+        failed += c.failed;
+        writes += r.write_calls;
     }
-    let copied: u64 = parts.iter().map(|r| r.parameters.total.copied).sum();
     println!(
-        "\nfirst full sync: {:.1}s in {} invocation(s) ({} hand-over(s)), {copied} replicas written",
-        wall.as_secs_f64(),
-        parts.len(),
-        parts.len() - 1
+        "\n{label}: {:.1}s in {} invocation(s) ({} hand-over(s)); copied {copied} updated {updated} \
+         unchanged {unchanged} failed {failed}; write calls {writes}",
+        sync.wall.as_secs_f64(),
+        sync.parts.len(),
+        sync.parts.len() - 1
     );
-    print_calls(&calls, count as u64);
-
-    let second = run(&ctx, schedule, budget).await?;
-    let c = second.parameters.total;
-    println!(
-        "\nno-change sync: {:.1}s  unchanged {} updated {} failed {}  write calls {}  complete {}",
-        second.duration_ms as f64 / 1000.0,
-        c.unchanged,
-        c.updated,
-        c.failed,
-        second.write_calls,
-        second.complete
-    );
-    print_calls(&second.api_calls, count as u64);
-    Ok(())
+    print_calls(&calls, params);
 }
 
 async fn run(ctx: &Context, event: Value, budget: Duration) -> anyhow::Result<Report> {
