@@ -12,7 +12,7 @@ use common::*;
 use rotor_core::error::ErrorType;
 use rotor_replicate::ReplicateError;
 use rotor_replicate::fullsync::in_slice;
-use rotor_testkit::{moto, random_hex};
+use rotor_testkit::{logs, moto, random_hex};
 
 fn today() -> u64 {
     SystemTime::now()
@@ -200,6 +200,9 @@ async fn a_short_deadline_hands_the_sync_on_until_it_completes_and_a_repeated_me
     let next = invoke_ok(&ctx, full_sync()).await;
     assert!(next.complete && next.hand_overs == 0, "a new sync starts");
     assert_eq!(next.write_calls, 0);
+    for (_, value) in params.iter().take(10) {
+        logs::assert_absent(value, "parameter value");
+    }
 }
 
 #[tokio::test]
