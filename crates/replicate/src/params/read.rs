@@ -43,6 +43,10 @@ pub async fn describe_all(ssm: &Client, scope: &Scope) -> Result<Vec<Meta>, Item
 
 /// The server-side part of a scope: its include prefixes as a `Name BeginsWith` filter,
 /// so an account's other parameters are not even listed. (Excludes are applied after.)
+/// DescribeParameters takes `Equals` and `BeginsWith` for every key, and `Name` also
+/// `Contains` (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ParameterStringFilter.html);
+/// its pages are best effort: anything from none to `MaxResults` items, with a NextToken
+/// while there may be more.
 pub fn scope_filter(scope: &Scope) -> Result<Option<Vec<ParameterStringFilter>>, ItemError> {
     if scope.include().is_empty() {
         return Ok(None);
