@@ -143,7 +143,7 @@ impl Config {
                 "expected a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
             ));
         }
-        let tag_check_days = s.parse("TAG_CHECK_DAYS", 30u32, "a whole number from 1 to 365")?;
+        let tag_check_days = s.parse("TAG_CHECK_DAYS", 40u32, "a whole number from 1 to 365")?;
         if !(1..=365).contains(&tag_check_days) {
             return Err(ConfigError::new(
                 "TAG_CHECK_DAYS",
@@ -227,7 +227,7 @@ mod tests {
             Margin::Scaled,
             "the margin scales with the invocation"
         );
-        assert_eq!(c.tag_check_days, 30);
+        assert_eq!(c.tag_check_days, 40);
     }
 
     #[test]

@@ -59,7 +59,7 @@ async fn a_no_change_sync_reads_pages_and_state_only_and_writes_nothing() {
     // Only today's slice is compared in full, and its values are not read.
     let slice = params
         .iter()
-        .filter(|(name, _)| in_slice(name, today(), 30))
+        .filter(|(name, _)| in_slice(name, today(), 40))
         .count() as u64;
     assert_eq!(
         calls("ListTagsForResource"),
