@@ -5,6 +5,7 @@ pub mod aws;
 pub mod calls;
 pub mod config;
 pub mod credentials;
+pub mod deadline;
 pub mod error;
 pub mod eventbridge;
 pub mod invocation;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::deadline::Margin;
 use rotor_core::metrics::MetricsConfig;
 
 use crate::scope::Scope;
@@ -28,8 +29,19 @@ pub struct Config {
     pub concurrency: usize,
     /// SDK attempts per call (adaptive retry mode).
     pub max_attempts: u32,
-    /// A full sync stops starting new work this long before the invocation's deadline.
-    pub deadline_margin_secs: u64,
+    /// Time kept in reserve before the invocation's deadline (`DEADLINE_MARGIN_SECONDS`;
+    /// unset: a tenth of the invocation's time, from 1 to 60 seconds).
+    pub margin: Margin,
+    /// The DynamoDB table of the full sync's state (`STATE_TABLE`). Without it a full sync
+    /// reads everything every time and cannot be handed on.
+    pub state_table: Option<String>,
+    /// The SQS queue a full sync near its deadline hands the rest on through
+    /// (`HANDOVER_QUEUE_URL`; needs `STATE_TABLE`). Without it the next scheduled sync
+    /// resumes where the last one stopped.
+    pub handover_queue_url: Option<String>,
+    /// A no-change parameter is compared in full (tags included) once in this many days
+    /// (`TAG_CHECK_DAYS`), a different slice of the parameters each day.
+    pub tag_check_days: u32,
     /// The function's own IAM role: CloudTrail events it caused are ignored.
     pub own_role_arn: Option<String>,
     /// `METRICS_NAMESPACE` and the `Stack` dimension (`STACK_NAME`).
@@ -114,6 +126,30 @@ impl Config {
                 "expected a topic ARN (arn:aws:sns:region:account:name)",
             ));
         }
+        let state_table = s.string("STATE_TABLE");
+        let handover_queue_url = s.string("HANDOVER_QUEUE_URL");
+        if handover_queue_url.is_some() && state_table.is_none() {
+            return Err(ConfigError::new(
+                "HANDOVER_QUEUE_URL",
+                "needs STATE_TABLE: a hand-over resumes from the state the table keeps",
+            ));
+        }
+        if let Some(url) = &handover_queue_url
+            && !url.starts_with("https://")
+            && !url.starts_with("http://")
+        {
+            return Err(ConfigError::new(
+                "HANDOVER_QUEUE_URL",
+                "expected a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+            ));
+        }
+        let tag_check_days = s.parse("TAG_CHECK_DAYS", 40u32, "a whole number from 1 to 365")?;
+        if !(1..=365).contains(&tag_check_days) {
+            return Err(ConfigError::new(
+                "TAG_CHECK_DAYS",
+                "expected a whole number from 1 to 365",
+            ));
+        }
         Ok(Self {
             parameters: Scope::new(
                 s.list("PARAMETER_INCLUDE_PREFIXES"),
@@ -131,11 +167,10 @@ impl Config {
             dry_run: s.bool("DRY_RUN", false)?,
             concurrency,
             max_attempts,
-            deadline_margin_secs: s.parse(
-                "DEADLINE_MARGIN_SECONDS",
-                60u64,
-                "a whole number of seconds",
-            )?,
+            margin: Margin::from_settings(s, Margin::Scaled)?,
+            state_table,
+            handover_queue_url,
+            tag_check_days,
             own_role_arn: s.string("OWN_ROLE_ARN"),
             metrics: MetricsConfig::from_settings(s)?,
         })
@@ -187,6 +222,12 @@ mod tests {
         assert_eq!(c.target_regions, ["us-west-2", "eu-west-1"]);
         assert!(!c.dry_run);
         assert_eq!(c.concurrency, 8);
+        assert_eq!(
+            c.margin,
+            Margin::Scaled,
+            "the margin scales with the invocation"
+        );
+        assert_eq!(c.tag_check_days, 40);
     }
 
     #[test]
@@ -246,6 +287,12 @@ mod tests {
             ("MAX_CONCURRENCY", "0"),
             ("AWS_MAX_ATTEMPTS", "many"),
             ("SNS_TOPIC_ARN", "my-topic"),
+            ("DEADLINE_MARGIN_SECONDS", "90"),
+            ("TAG_CHECK_DAYS", "0"),
+            (
+                "HANDOVER_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/q",
+            ),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((var, value));

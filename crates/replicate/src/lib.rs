@@ -4,16 +4,21 @@
 //!
 //! Every path converges: it re-reads the source, compares with each target and writes
 //! only what differs, so retries are harmless and a sync with nothing to do writes
-//! nothing.
+//! nothing. With a state table ([`state`]) the full sync reads in full only what changed
+//! since the last one, and hands itself on through a queue ([`handover`]) when an
+//! invocation nears its deadline ([`fullsync`]).
 
-pub mod calls;
 pub mod config;
+pub mod error;
 pub mod event;
+pub mod fullsync;
+pub mod handover;
 pub mod keys;
 pub mod params;
 pub mod report;
 pub mod scope;
 pub mod secrets;
+pub mod state;
 pub mod sync;
 
 use std::time::{Duration, Instant};
@@ -22,16 +27,24 @@ use tracing::Instrument;
 use aws_config::SdkConfig;
 use aws_smithy_types::retry::RetryConfig;
 use lambda_runtime::LambdaEvent;
+use rotor_core::calls::{CallCounter, TooManyUpdates};
+use rotor_core::deadline::{Deadline, NoTimeToWork};
 use rotor_core::error::{AwsError, ErrorType};
 use rotor_core::metrics::Unit;
 use serde_json::Value;
 
 pub use config::Config;
+pub use error::ItemError;
 pub use event::{EventError, Trigger};
 pub use report::Report;
 
-use calls::CallCounter;
-use sync::{Deadline, Recorder};
+use fullsync::Start;
+use handover::{NotAHandOver, Queue};
+use state::{StateError, Store};
+use sync::Recorder;
+
+/// The least working time an invocation must have after its margin.
+pub const MIN_WORKING_TIME: Duration = Duration::from_secs(2);
 
 /// The source region's clients.
 pub struct Source {
@@ -52,6 +65,10 @@ pub struct Context {
     pub source: Source,
     pub targets: Vec<Target>,
     pub sns: Option<aws_sdk_sns::Client>,
+    /// The full sync's state table (`STATE_TABLE`), in the function's own region.
+    pub state: Option<Store>,
+    /// The hand-over queue (`HANDOVER_QUEUE_URL`), in the function's own region.
+    pub queue: Option<Queue>,
     /// Counts every AWS call the clients make.
     pub calls: CallCounter,
 }
@@ -69,7 +86,7 @@ impl Context {
             let conf = aws_sdk_ssm::config::Builder::from(&rotor_core::aws::in_region(sdk, region))
                 .retry_config(retry.clone())
                 .interceptor(calls.clone())
-                .retry_classifier(calls::TooManyUpdates)
+                .retry_classifier(TooManyUpdates)
                 .build();
             aws_sdk_ssm::Client::from_conf(conf)
         };
@@ -92,7 +109,28 @@ impl Context {
                 .build(),
             )
         });
+        // The table and the queue are the stack's own, in the function's region.
+        let state = config.state_table.as_ref().map(|table| {
+            let ddb = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .interceptor(calls.clone())
+                    .build(),
+            );
+            Store::new(ddb, table.clone())
+        });
+        let queue = config.handover_queue_url.as_ref().map(|url| Queue {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            url: url.clone(),
+        });
         Self {
+            state,
+            queue,
             source: Source {
                 region: config.source_region.clone(),
                 ssm: ssm(&config.source_region),
@@ -118,9 +156,20 @@ impl Context {
 pub enum ReplicateError {
     #[error("invalid event: {0}")]
     Event(#[from] EventError),
+    #[error("invalid event: {0}")]
+    HandOverMessage(#[from] NotAHandOver),
+    /// The invocation's time, less the margin, is too short to work in.
+    #[error(transparent)]
+    NoTime(#[from] NoTimeToWork),
     /// The source region could not be listed, so nothing could be compared.
     #[error("cannot read the source region: {0}")]
-    Source(AwsError),
+    Source(#[source] ItemError),
+    /// The state table could not be used; the sync stopped where it was.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The sync could not be handed on; the next scheduled sync resumes it.
+    #[error("could not hand the sync on: {0}")]
+    HandOver(#[source] AwsError),
     /// The run finished, but some items failed; the report lists them.
     #[error("{} item(s) failed to replicate; first: {}", .0.failures.len(), first_failure(.0))]
     ItemsFailed(Box<Report>),
@@ -145,8 +194,11 @@ fn first_failure(report: &Report) -> String {
 impl ErrorType for ReplicateError {
     fn error_type(&self) -> String {
         match self {
-            Self::Event(_) => "Rotor.InvalidEvent".into(),
-            Self::Source(e) => format!("Rotor.Aws.{}", e.code),
+            Self::Event(_) | Self::HandOverMessage(_) => "Rotor.InvalidEvent".into(),
+            Self::NoTime(e) => e.error_type(),
+            Self::Source(e) => e.error_type(),
+            Self::State(e) => e.error_type(),
+            Self::HandOver(e) => format!("Rotor.Replicate.HandOver.{}", e.code),
             Self::ItemsFailed(_) => "Rotor.Replicate.ItemsFailed".into(),
         }
     }
@@ -158,7 +210,14 @@ impl From<ReplicateError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Handles one invocation: a scheduled full sync or a CloudTrail API-call event.
+/// What an invocation was asked to do.
+enum Invocation {
+    Event(Trigger),
+    HandOver(Vec<handover::HandOver>),
+}
+
+/// Handles one invocation: a scheduled full sync, a hand-over message continuing one, or a
+/// CloudTrail API-call event.
 pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
     let span = tracing::info_span!("replicate", request_id = %event.context.request_id);
     run(event, ctx).instrument(span).await
@@ -167,11 +226,22 @@ pub async fn handler(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report,
 async fn run(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, ReplicateError> {
     let started = Instant::now();
     let before = ctx.calls.snapshot();
-    let deadline = Deadline::from_lambda(
-        &event.context,
-        Duration::from_secs(ctx.config.deadline_margin_secs),
-    );
-    let trigger = match event::classify(&event.payload, &ctx.config) {
+    let deadline = match Deadline::start(&event.context, ctx.config.margin, MIN_WORKING_TIME) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "refused: no time to work");
+            return Err(e.into());
+        }
+    };
+    let trigger = match handover::from_sqs_event(&event.payload) {
+        Some(Ok(messages)) => Ok(Invocation::HandOver(messages)),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "invalid hand-over message");
+            return Err(e.into());
+        }
+        None => event::classify(&event.payload, &ctx.config).map(Invocation::Event),
+    };
+    let trigger = match trigger {
         Ok(t) => t,
         Err(e) => {
             let err = ReplicateError::from(e);
@@ -186,36 +256,77 @@ async fn run(event: LambdaEvent<Value>, ctx: &Context) -> Result<Report, Replica
         ..Report::default()
     };
     let rec = Recorder::new(report);
-    let (mode, api_call) = match &trigger {
-        Trigger::FullSync => {
-            tracing::info!(mode = "full-sync", targets = ?ctx.config.target_regions, dry_run = ctx.config.dry_run, "full sync started");
-            sync::all_secrets(ctx, &rec).await?;
-            sync::all_parameters(ctx, &rec, &deadline).await?;
-            ("full-sync", None)
+    let stateful = ctx.state.as_ref().filter(|_| !ctx.config.dry_run);
+    let mut progress = None;
+    let mut ignored = None;
+    let (mode, api_call) = match trigger {
+        Invocation::HandOver(_) if stateful.is_none() => {
+            ignored =
+                Some("a hand-over message, but STATE_TABLE is not set (or DRY_RUN)".to_owned());
+            ("ignored", None)
         }
-        Trigger::Parameters { api_call, names } => {
+        Invocation::Event(Trigger::FullSync) => match stateful {
+            Some(store) => {
+                tracing::info!(mode = "full-sync", targets = ?ctx.config.target_regions, state_table = store.table(), "full sync started");
+                progress =
+                    Some(fullsync::run(ctx, &rec, &deadline, store, Start::Scheduled).await?);
+                ("full-sync", None)
+            }
+            None => {
+                tracing::info!(mode = "full-sync", targets = ?ctx.config.target_regions, dry_run = ctx.config.dry_run, "full sync started (no state table: everything is read)");
+                sync::all_secrets(ctx, &rec).await?;
+                sync::all_parameters(ctx, &rec, &deadline).await?;
+                ("full-sync", None)
+            }
+        },
+        Invocation::HandOver(messages) => {
+            // The event source mapping delivers one message at a time (BatchSize 1); more
+            // are handled in turn, and all but the current one find their lease gone.
+            let mut last = None;
+            for message in messages {
+                if let Some(store) = stateful {
+                    tracing::info!(mode = "hand-over", sync_id = %message.sync_id, phase = %message.phase, "sync handed on");
+                    last = Some(
+                        fullsync::run(ctx, &rec, &deadline, store, Start::HandOver(message))
+                            .await?,
+                    );
+                }
+            }
+            progress = last;
+            ("hand-over", None)
+        }
+        Invocation::Event(Trigger::Parameters { api_call, names }) => {
             tracing::info!(mode = "event", api_call = %api_call, parameters = ?names, "parameter event");
-            for name in names {
+            for name in &names {
                 sync::parameter(ctx, &rec, name).await;
             }
-            ("event", Some(api_call.clone()))
+            ("event", Some(api_call))
         }
-        Trigger::Secret { api_call, id } => {
+        Invocation::Event(Trigger::Secret { api_call, id }) => {
             tracing::info!(mode = "event", api_call = %api_call, secret = %id, "secret event");
-            sync::secret(ctx, &rec, id).await;
-            ("event", Some(api_call.clone()))
+            sync::secret(ctx, &rec, &id).await;
+            ("event", Some(api_call))
         }
-        Trigger::Ignore { api_call, reason } => {
+        Invocation::Event(Trigger::Ignore { api_call, reason }) => {
             tracing::info!(mode = "ignored", api_call = api_call.as_deref().unwrap_or(""), reason = %reason, "event ignored");
-            ("ignored", api_call.clone())
+            ignored = Some(reason);
+            ("ignored", api_call)
         }
     };
     let mut report = rec.into_report();
     report.mode = mode.to_owned();
     report.api_call = api_call;
-    if let Trigger::Ignore { reason, .. } = trigger {
-        report.ignored = Some(reason);
+    if let Some(p) = progress {
+        if p.stale {
+            report.mode = "ignored".to_owned();
+            ignored = Some("stale hand-over: the sync has moved on".to_owned());
+        }
+        report.complete = p.completed;
+        report.handed_over = p.handed_over;
+        report.hand_overs = p.hand_overs;
+        report.sync_id = p.sync_id;
     }
+    report.ignored = ignored;
     finish(ctx, &mut report, &before, started).await;
     if report.failed() {
         Err(ReplicateError::ItemsFailed(Box::new(report)))
@@ -250,7 +361,7 @@ async fn finish(
         }
     }
     report.api_calls = ctx.calls.since(before);
-    report.write_calls = calls::writes(&report.api_calls);
+    report.write_calls = CallCounter::count_of(&report.api_calls, report::WRITES);
     report.duration_ms = started.elapsed().as_millis() as u64;
     let (p, s) = (report.parameters.total, report.secrets.total);
     tracing::info!(
@@ -258,6 +369,8 @@ async fn finish(
         dry_run = report.dry_run,
         complete = report.complete,
         remaining = report.remaining,
+        handed_over = report.handed_over,
+        hand_overs = report.hand_overs,
         parameters_copied = p.copied,
         parameters_updated = p.updated,
         parameters_deleted = p.deleted,
@@ -272,10 +385,23 @@ async fn finish(
         "replication finished"
     );
     if report.mode != "ignored" {
-        ctx.config
-            .metrics
-            .record()
-            .dimension("Function", "rotor-replicate")
+        let mut emf = ctx.config.metrics.record();
+        if report.mode != "event" {
+            // SyncCompleted is what the template's alarm watches: no completed full sync
+            // within a day, whatever the number of hand-overs, raises it.
+            emf = emf
+                .metric(
+                    "SyncCompleted",
+                    if report.complete { 1.0 } else { 0.0 },
+                    Unit::Count,
+                )
+                .metric(
+                    "HandOvers",
+                    if report.handed_over { 1.0 } else { 0.0 },
+                    Unit::Count,
+                );
+        }
+        emf.dimension("Function", "rotor-replicate")
             .metric("ParametersCopied", p.copied as f64, Unit::Count)
             .metric("ParametersUpdated", p.updated as f64, Unit::Count)
             .metric("ParametersDeleted", p.deleted as f64, Unit::Count)

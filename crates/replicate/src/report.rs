@@ -5,6 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// Operations that change a replica or a source. Everything else the function calls only
+/// reads, publishes the report, or keeps the sync's own state.
+pub const WRITES: &[&str] = &[
+    "PutParameter",
+    "DeleteParameter",
+    "DeleteParameters",
+    "AddTagsToResource",
+    "RemoveTagsFromResource",
+    "ReplicateSecretToRegions",
+    "RemoveRegionsFromReplication",
+];
+
 /// Outcome counts of one kind of item in one region (or in total).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -114,10 +126,17 @@ pub struct Report {
     pub api_call: Option<String>,
     pub source_region: String,
     pub dry_run: bool,
-    /// False when a full sync stopped before the invocation's deadline; `remaining`
-    /// says how many parameters were not looked at.
+    /// False when a full sync stopped before the invocation's deadline (handed on, or,
+    /// without a state table, left to the next run: `remaining` then says how many
+    /// parameters were not looked at).
     pub complete: bool,
     pub remaining: u64,
+    /// The sync this invocation worked on (with a state table).
+    pub sync_id: Option<String>,
+    /// This invocation handed the rest of the sync on.
+    pub handed_over: bool,
+    /// Hand-overs of the sync so far.
+    pub hand_overs: u64,
     pub parameters: Tally,
     pub secrets: Tally,
     pub failures: Vec<Failure>,

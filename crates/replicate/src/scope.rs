@@ -12,6 +12,11 @@ impl Scope {
         Self { include, exclude }
     }
 
+    /// The include prefixes (none: everything).
+    pub fn include(&self) -> &[String] {
+        &self.include
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         let included = self.include.is_empty() || self.include.iter().any(|p| name.starts_with(p));
         included && !self.exclude.iter().any(|p| name.starts_with(p))

@@ -11,6 +11,7 @@ use aws_sdk_secretsmanager::types::{ReplicaRegionType, StatusType};
 use futures::{StreamExt, stream};
 use rotor_core::error::{AwsError, AwsResultExt};
 
+use crate::error::ItemError;
 use crate::params::opted_out;
 use crate::scope::Scope;
 
@@ -20,28 +21,24 @@ pub async fn list(
     scope: &Scope,
     source_region: &str,
 ) -> Result<Vec<String>, AwsError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = sm
-            .list_secrets()
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .aws("ListSecrets")?;
-        for s in page.secret_list() {
+    let pages = sm
+        .list_secrets()
+        .max_results(100)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .aws("ListSecrets")?;
+    let mut out: Vec<String> = pages
+        .iter()
+        .flat_map(|page| page.secret_list())
+        .filter(|s| {
             let name = s.name().unwrap_or_default();
             let primary_elsewhere = s.primary_region().is_some_and(|p| p != source_region);
-            if scope.contains(name) && !primary_elsewhere && s.deleted_date().is_none() {
-                out.extend(s.arn().map(str::to_owned));
-            }
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
+            scope.contains(name) && !primary_elsewhere && s.deleted_date().is_none()
+        })
+        .filter_map(|s| s.arn().map(str::to_owned))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -149,7 +146,7 @@ pub async fn add_replica(
     arn: &str,
     region: &str,
     kms_key: Option<&str>,
-) -> Result<(), AwsError> {
+) -> Result<(), ItemError> {
     let replica = ReplicaRegionType::builder()
         .region(region)
         .set_kms_key_id(kms_key.map(str::to_owned))
@@ -168,20 +165,18 @@ pub async fn add_replica(
         .iter()
         .find(|r| r.region() == Some(region) && r.status() == Some(&StatusType::Failed))
     {
-        return Err(AwsError {
-            operation: "ReplicateSecretToRegions",
-            code: "ReplicationFailed".into(),
+        return Err(ItemError::ReplicationFailed {
+            region: region.to_owned(),
             message: r
                 .status_message()
                 .unwrap_or("replication failed")
                 .to_owned(),
-            kind: rotor_core::error::AwsErrorKind::Other,
         });
     }
     Ok(())
 }
 
-pub async fn remove_replica(sm: &Client, arn: &str, region: &str) -> Result<(), AwsError> {
+pub async fn remove_replica(sm: &Client, arn: &str, region: &str) -> Result<(), ItemError> {
     sm.remove_regions_from_replication()
         .secret_id(arn)
         .remove_replica_regions(region)

@@ -4,39 +4,15 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future::join_all, stream};
-use rotor_core::error::AwsError;
+use rotor_core::deadline::Deadline;
 
+use crate::error::ItemError;
 use crate::params::{self, MONITORED_KEY, MONITORED_VALUE, Param, Snapshot};
 use crate::report::{Failure, Kind, Outcome, Planned, Report};
 use crate::secrets::{self, Need, State};
 use crate::{Context, ReplicateError};
-
-/// When to stop starting new work: the invocation's deadline less a margin.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    at: Option<Instant>,
-}
-
-impl Deadline {
-    /// The invocation's deadline less `margin`; none for a direct library call.
-    pub fn from_lambda(ctx: &lambda_runtime::Context, margin: Duration) -> Self {
-        Self {
-            at: rotor_core::invocation::time_left(ctx)
-                .map(|left| Instant::now() + left.saturating_sub(margin)),
-        }
-    }
-
-    pub fn none() -> Self {
-        Self { at: None }
-    }
-
-    pub fn passed(&self) -> bool {
-        self.at.is_some_and(|at| Instant::now() >= at)
-    }
-}
 
 /// Collects outcomes from concurrent work and writes the log line of each.
 pub struct Recorder {
@@ -143,72 +119,99 @@ impl Recorder {
     }
 }
 
-/// Converges one source parameter into every target, then tags the source.
-async fn replicate_param(
+/// Converges one source parameter into every target, then tags the source. Returns, per
+/// target, the replica's version once it matches (`None`: it failed, or a dry run); or
+/// `Err(NeedsValue)`, having changed nothing, when `source` was read without its value
+/// (a tags-only check) and some replica needs more than tags.
+pub(crate) async fn replicate_param(
     ctx: &Context,
     rec: &Recorder,
     source: &Param,
     targets: Vec<Result<Option<&Param>, String>>,
-) {
+    values_read: bool,
+) -> Result<Vec<Option<i64>>, NeedsValue> {
     let src_region = ctx.config.source_region.as_str();
-    let work = ctx
+    // Plans first (no calls): a tags-only check that finds more to do stops here.
+    let plans: Vec<Result<TargetPlan, String>> = ctx
         .targets
         .iter()
         .zip(targets)
-        .map(|(t, state)| async move {
-            let target = match state {
-                Ok(target) => target,
-                Err(cause) => return rec.failed(Kind::Parameter, &source.name, &t.region, cause),
-            };
+        .map(|(t, state)| {
+            let target = state?;
             let key = if source.kind == "SecureString" {
-                match crate::keys::replica_key(
+                crate::keys::replica_key(
                     source.key_id.as_deref(),
                     "alias/aws/ssm",
                     ctx.config.kms_key(&t.region),
                     ctx.config.allow_aws_managed_key,
                     &t.region,
-                ) {
-                    Ok(key) => key,
-                    Err(reason) => {
-                        return rec.failed(Kind::Parameter, &source.name, &t.region, reason);
-                    }
-                }
+                )?
             } else {
                 None
             };
+            let plan = params::plan(source, target, key.as_deref(), src_region);
+            Ok((target, key, plan))
+        })
+        .collect();
+    if !values_read
+        && plans
+            .iter()
+            .any(|p| p.as_ref().is_ok_and(|(_, _, plan)| plan.put.is_some()))
+    {
+        return Err(NeedsValue);
+    }
+    let work = ctx
+        .targets
+        .iter()
+        .zip(plans)
+        .map(|(t, planned)| async move {
+            let (target, key, plan) = match planned {
+                Ok(p) => p,
+                Err(cause) => {
+                    rec.failed(Kind::Parameter, &source.name, &t.region, cause);
+                    return None;
+                }
+            };
             let key = key.as_deref();
-            let plan = params::plan(source, target, key, src_region);
             let outcome = match (plan.is_empty(), target.is_none()) {
                 (true, _) => Outcome::Unchanged,
                 (false, true) => Outcome::Copied,
                 (false, false) => Outcome::Updated,
             };
             if outcome == Outcome::Unchanged || ctx.config.dry_run {
-                return rec.done(
+                rec.done(
                     Kind::Parameter,
                     &source.name,
                     &t.region,
                     outcome,
                     &plan.changes,
                 );
+                return target.filter(|_| !ctx.config.dry_run).map(|t| t.version);
             }
             match params::apply(&t.ssm, source, target, &plan, key, src_region).await {
-                Ok(()) => rec.done(
-                    Kind::Parameter,
-                    &source.name,
-                    &t.region,
-                    outcome,
-                    &plan.changes,
-                ),
-                Err(e) => rec.failed(
-                    Kind::Parameter,
-                    &source.name,
-                    &t.region,
-                    params::scrub(e.to_string(), &source.value),
-                ),
+                Ok(version) => {
+                    rec.done(
+                        Kind::Parameter,
+                        &source.name,
+                        &t.region,
+                        outcome,
+                        &plan.changes,
+                    );
+                    // Tags alone leave the version as it was.
+                    version.or(target.map(|t| t.version))
+                }
+                Err(e) => {
+                    rec.failed(
+                        Kind::Parameter,
+                        &source.name,
+                        &t.region,
+                        params::scrub(e.to_string(), &source.value),
+                    );
+                    None
+                }
             }
         });
-    join_all(work).await;
+    let versions = join_all(work).await;
     if source.tags.get(MONITORED_KEY).map(String::as_str) != Some(MONITORED_VALUE) {
         if ctx.config.dry_run {
             rec.source_tagged(&source.name, src_region);
@@ -219,14 +222,29 @@ async fn replicate_param(
             }
         }
     }
+    Ok(versions)
 }
 
-/// Deletes a replica whose source is gone; the caller has checked the mark.
-async fn delete_replica(ctx: &Context, rec: &Recorder, t: &crate::Target, name: &str) {
+/// A replica (as read, absent when `None`), the key it gets, and what it needs.
+type TargetPlan<'a> = (Option<&'a Param>, Option<String>, params::Plan);
+
+/// A tags-only check found a replica that needs its value or properties written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NeedsValue;
+
+/// Deletes a replica whose source is gone; the caller has checked the mark. False when
+/// the delete failed (recorded).
+pub(crate) async fn delete_replica(
+    ctx: &Context,
+    rec: &Recorder,
+    t: &crate::Target,
+    name: &str,
+) -> bool {
     if !ctx.config.dry_run
         && let Err(e) = params::delete(&t.ssm, name).await
     {
-        return rec.failed(Kind::Parameter, name, &t.region, e.to_string());
+        rec.failed(Kind::Parameter, name, &t.region, e.to_string());
+        return false;
     }
     rec.done(
         Kind::Parameter,
@@ -235,6 +253,7 @@ async fn delete_replica(ctx: &Context, rec: &Recorder, t: &crate::Target, name: 
         Outcome::Deleted,
         &["source-deleted"],
     );
+    true
 }
 
 /// Event mode for one parameter name.
@@ -265,15 +284,17 @@ pub async fn parameter(ctx: &Context, rec: &Recorder, name: &str) {
         Some(p) => {
             let states: Vec<Result<Option<&Param>, String>> = reads
                 .iter()
-                .map(|r| r.as_ref().map(Option::as_ref).map_err(AwsError::to_string))
+                .map(|r| r.as_ref().map(Option::as_ref).map_err(ItemError::to_string))
                 .collect();
-            replicate_param(ctx, rec, &p, states).await;
+            let _ = replicate_param(ctx, rec, &p, states, true).await;
         }
         None => {
             let work = ctx.targets.iter().zip(reads).map(|(t, read)| async move {
                 match read {
                     Err(e) => rec.failed(Kind::Parameter, name, &t.region, e.to_string()),
-                    Ok(Some(r)) if r.is_replica_of(src_region) => delete_replica(ctx, rec, t, name).await,
+                    Ok(Some(r)) if r.is_replica_of(src_region) => {
+                        delete_replica(ctx, rec, t, name).await;
+                    }
                     Ok(Some(_)) => tracing::info!(kind = "parameter", name, region = %t.region, outcome = "left-alone", "source is gone but the target parameter was not written by rotor-replicate"),
                     Ok(None) => tracing::debug!(kind = "parameter", name, region = %t.region, "source and replica both absent"),
                 }
@@ -297,12 +318,12 @@ pub async fn all_parameters(
     let source_names: BTreeSet<String> = metas.iter().map(|m| m.name.clone()).collect();
     let source = params::snapshot(&ctx.source.ssm, metas, |_| true, conc)
         .await
-        .map_err(ReplicateError::Source)?;
-    let targets: Vec<Result<Snapshot, AwsError>> = join_all(ctx.targets.iter().map(|t| {
+        .map_err(|e| ReplicateError::Source(e.into()))?;
+    let targets: Vec<Result<Snapshot, ItemError>> = join_all(ctx.targets.iter().map(|t| {
         let names = &source_names;
         async move {
             let metas = params::describe_all(&t.ssm, &ctx.config.parameters).await?;
-            params::snapshot(&t.ssm, metas, |n| names.contains(n), conc).await
+            Ok(params::snapshot(&t.ssm, metas, |n| names.contains(n), conc).await?)
         }
     }))
     .await;
@@ -326,7 +347,7 @@ pub async fn all_parameters(
         .map(|p| {
             let targets = &targets;
             async move {
-                if deadline.passed() {
+                if deadline.expired() {
                     return 0;
                 }
                 let states = targets
@@ -341,7 +362,7 @@ pub async fn all_parameters(
                         },
                     })
                     .collect();
-                replicate_param(ctx, rec, p, states).await;
+                let _ = replicate_param(ctx, rec, p, states, true).await;
                 1
             }
         })
@@ -367,7 +388,7 @@ pub async fn all_parameters(
     let orphan_total = orphans.len() as u64;
     let deleted: u64 = stream::iter(orphans)
         .map(|(t, name)| async move {
-            if deadline.passed() {
+            if deadline.expired() {
                 return 0;
             }
             delete_replica(ctx, rec, t, name).await;
@@ -482,7 +503,7 @@ pub async fn all_secrets(ctx: &Context, rec: &Recorder) -> Result<(), ReplicateE
     let src_region = ctx.config.source_region.as_str();
     let arns = secrets::list(&ctx.source.secrets, &ctx.config.secrets, src_region)
         .await
-        .map_err(ReplicateError::Source)?;
+        .map_err(|e| ReplicateError::Source(e.into()))?;
     let states = secrets::read_all(
         &ctx.source.secrets,
         arns,

@@ -262,9 +262,9 @@ async fn dry_run_writes_nothing_and_reports_what_it_would_do() {
 }
 
 #[tokio::test]
-async fn a_full_sync_stops_before_the_deadline_and_reports_what_is_left() {
+async fn without_a_state_table_a_full_sync_reads_everything_and_converges_all_the_same() {
     let n = Names::new();
-    let ctx = n.context(&[("DEADLINE_MARGIN_SECONDS", "30")]).await;
+    let ctx = n.stateless_context(&[]).await;
     for i in 0..4 {
         put(
             SOURCE,
@@ -274,22 +274,13 @@ async fn a_full_sync_stops_before_the_deadline_and_reports_what_is_left() {
         )
         .await;
     }
-    let mut lambda = lambda_runtime::Context::default();
-    // Twenty seconds left: less than the margin, so no new item is started.
-    lambda.deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(20))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let report =
-        rotor_replicate::handler(lambda_runtime::LambdaEvent::new(full_sync(), lambda), &ctx)
-            .await
-            .unwrap();
-    assert!(!report.complete);
-    assert_eq!(report.remaining, 4);
-    assert_eq!(report.write_calls, 0);
     let report = invoke_ok(&ctx, full_sync()).await;
     assert!(report.complete);
+    assert_eq!(report.sync_id, None);
     assert_eq!(report.parameters.total.copied, 8);
+    let again = invoke_ok(&ctx, full_sync()).await;
+    assert_eq!(again.write_calls, 0);
+    assert_eq!(again.parameters.total.unchanged, 8);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 pub mod app_secret;
 pub mod config;
 pub mod database;
-pub mod deadline;
+pub use rotor_core::deadline;
 pub mod error;
 pub mod event;
 pub mod master;

@@ -47,8 +47,46 @@ impl Names {
         format!("{}/", self.base)
     }
 
-    /// A context scoped to this test's names; `extra` settings come first and win.
+    /// This test's state table (created on first use) and hand-over queue URL.
+    pub async fn state(&self) -> (String, String) {
+        let table = format!("{}-state", self.base);
+        let ddb = dynamodb(SOURCE).await;
+        if ddb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .is_err()
+        {
+            create_state_table(&table).await;
+        }
+        let queue = moto()
+            .sqs(SOURCE)
+            .await
+            .create_queue()
+            .queue_name(format!("{}-handover", self.base))
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .expect("queue URL");
+        (table, queue)
+    }
+
+    /// A context scoped to this test's names, with its own state table and hand-over
+    /// queue; `extra` settings come first and win.
     pub async fn context(&self, extra: &[(&str, &str)]) -> Context {
+        let (table, queue) = self.state().await;
+        let mut pairs: Vec<(&str, &str)> = extra.to_vec();
+        pairs.extend([
+            ("STATE_TABLE", table.as_str()),
+            ("HANDOVER_QUEUE_URL", queue.as_str()),
+        ]);
+        self.stateless_context(&pairs).await
+    }
+
+    /// A context with no state table (unless `extra` names one).
+    pub async fn stateless_context(&self, extra: &[(&str, &str)]) -> Context {
         let (pp, sp) = (self.param_prefix(), self.secret_prefix());
         let mut pairs: Vec<(&str, &str)> = extra.to_vec();
         pairs.extend([
@@ -245,4 +283,119 @@ pub async fn replicated_secret(name: &str, regions: &[&str]) {
         );
     }
     replicate.send().await.expect("ReplicateSecretToRegions");
+}
+
+pub async fn dynamodb(region: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&moto().sdk_config(region).await)
+}
+
+/// The table the template creates: one string key, `pk`.
+pub async fn create_state_table(name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    dynamodb(SOURCE)
+        .await
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+/// A Lambda context whose deadline is `budget` from now.
+pub fn lambda_with(budget: std::time::Duration) -> lambda_runtime::Context {
+    let mut lambda = lambda_runtime::Context::default();
+    lambda.deadline = (std::time::SystemTime::now() + budget)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    lambda
+}
+
+pub async fn invoke_within(
+    ctx: &Context,
+    event: Value,
+    budget: std::time::Duration,
+) -> Result<Report, ReplicateError> {
+    handler(LambdaEvent::new(event, lambda_with(budget)), ctx).await
+}
+
+/// The hand-over messages waiting on a queue, as the SQS event that delivers each (the
+/// messages are deleted, as the event source mapping does after a successful invocation).
+pub async fn handover_events(queue_url: &str) -> Vec<Value> {
+    let sqs = moto().sqs(SOURCE).await;
+    let mut events = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return events;
+        }
+        for m in messages {
+            events.push(serde_json::json!({"Records": [{
+                "messageId": m.message_id.clone().unwrap_or_default(),
+                "receiptHandle": "r",
+                "body": m.body.clone().unwrap_or_default(),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:handover",
+                "awsRegion": "us-east-1"
+            }]}));
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
+/// The parameter states the table holds (name → source version).
+pub async fn state_items(table: &str) -> BTreeMap<String, i64> {
+    let out = dynamodb(SOURCE)
+        .await
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("Scan");
+    out.items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| {
+            let pk = item
+                .get("pk")?
+                .as_s()
+                .ok()?
+                .strip_prefix("param#")?
+                .to_owned();
+            let sv = item.get("sv")?.as_n().ok()?.parse().ok()?;
+            Some((pk, sv))
+        })
+        .collect()
 }
