@@ -27,7 +27,7 @@ pub use config::Config;
 pub use emf::MetricsOut;
 pub use error::{Error, EventError};
 pub use findings::{Code, Finding, Resource};
-pub use rotor_core::calls::CallCounter;
+pub use rotor_core::aws_calls::CallCounter;
 pub use run_outcome::{Outcome, ReportStatus, RotationOutcome};
 
 /// What every invocation needs, built once. The audit reads listings only: no code path

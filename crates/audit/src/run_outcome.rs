@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::findings::{Code, Finding};
-use rotor_core::calls::Counts;
+use rotor_core::aws_calls::Counts;
 
 /// A secret whose rotation belongs to another service (`OwningService`, e.g. RDS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

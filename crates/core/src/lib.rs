@@ -2,7 +2,7 @@
 //! PostgreSQL connections, settings, logging, metrics, notifications and errors.
 
 pub mod aws;
-pub mod calls;
+pub mod aws_calls;
 pub mod config;
 pub mod credentials;
 pub mod deadline;

@@ -2,7 +2,7 @@
 
 use aws_sdk_sns::Client;
 
-use crate::calls::CallCounter;
+use crate::aws_calls::CallCounter;
 use aws_types::SdkConfig;
 
 use crate::error::{AwsError, AwsResultExt};

@@ -1,6 +1,9 @@
 //! Settings of rotor-replicate, validated once at start.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_smithy_types::retry::{RetryConfig, RetryMode};
 
 use rotor_core::config::{ConfigError, Settings};
 use rotor_core::deadline::Margin;
@@ -27,8 +30,9 @@ pub struct Config {
     pub dry_run: bool,
     /// Items worked on at the same time.
     pub concurrency: usize,
-    /// SDK attempts per call (adaptive retry mode).
-    pub max_attempts: u32,
+    /// Retry of every AWS call: `AWS_RETRY_MODE` (default adaptive) and `AWS_MAX_ATTEMPTS`
+    /// (default 10).
+    pub retry: RetryConfig,
     /// Time kept in reserve before the invocation's deadline (`DEADLINE_MARGIN_SECONDS`;
     /// unset: a tenth of the invocation's time, from 1 to 60 seconds).
     pub margin: Margin,
@@ -103,29 +107,14 @@ impl Config {
             }
             kms_keys.insert(region.to_owned(), key.to_owned());
         }
-        let concurrency = s.parse("MAX_CONCURRENCY", 8usize, "a whole number from 1 to 64")?;
-        if !(1..=64).contains(&concurrency) {
-            return Err(ConfigError::new(
-                "MAX_CONCURRENCY",
-                "expected a whole number from 1 to 64",
-            ));
-        }
-        let max_attempts = s.parse("AWS_MAX_ATTEMPTS", 10u32, "a whole number from 1 to 20")?;
-        if !(1..=20).contains(&max_attempts) {
-            return Err(ConfigError::new(
-                "AWS_MAX_ATTEMPTS",
-                "expected a whole number from 1 to 20",
-            ));
-        }
-        let sns_topic_arn = s.string("SNS_TOPIC_ARN");
-        if let Some(arn) = &sns_topic_arn
-            && !arn.starts_with("arn:")
-        {
-            return Err(ConfigError::new(
-                "SNS_TOPIC_ARN",
-                "expected a topic ARN (arn:aws:sns:region:account:name)",
-            ));
-        }
+        let concurrency = s.whole_number("MAX_CONCURRENCY", 8usize, 1..=64)?;
+        // Adaptive retry (client-side rate limiting once throttled) with 10 attempts unless
+        // the standard AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise: a full sync makes
+        // thousands of calls at SSM's rate limits.
+        let retry = rotor_core::aws::retry_config(s, RetryMode::Adaptive, 10)?
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let sns_topic_arn = s.topic_arn("SNS_TOPIC_ARN")?;
         let state_table = s.string("STATE_TABLE");
         let handover_queue_url = s.string("HANDOVER_QUEUE_URL");
         if handover_queue_url.is_some() && state_table.is_none() {
@@ -143,13 +132,7 @@ impl Config {
                 "expected a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
             ));
         }
-        let tag_check_days = s.parse("TAG_CHECK_DAYS", 40u32, "a whole number from 1 to 365")?;
-        if !(1..=365).contains(&tag_check_days) {
-            return Err(ConfigError::new(
-                "TAG_CHECK_DAYS",
-                "expected a whole number from 1 to 365",
-            ));
-        }
+        let tag_check_days = s.whole_number("TAG_CHECK_DAYS", 40u32, 1..=365)?;
         Ok(Self {
             parameters: Scope::new(
                 s.list("PARAMETER_INCLUDE_PREFIXES"),
@@ -166,7 +149,7 @@ impl Config {
             sns_topic_arn,
             dry_run: s.bool("DRY_RUN", false)?,
             concurrency,
-            max_attempts,
+            retry,
             margin: Margin::from_settings(s, Margin::Scaled)?,
             state_table,
             handover_queue_url,

@@ -5,38 +5,14 @@
 //! overwrite, failed calls arrive too. The handler re-reads the source and converges the
 //! targets to it, so only names are taken from an event.
 
-use serde::Deserialize;
+use rotor_core::eventbridge::{
+    CLOUDTRAIL_CALL, DetailShapeError, Envelope, SCHEDULED_EVENT, non_empty, secret_name_from_arn,
+};
 use serde_json::Value;
 
 use crate::config::Config;
 
-/// The CloudTrail `detail` of an "AWS API Call via CloudTrail" event. Every field is
-/// optional: service events and old records omit some. Deliberately not `Debug`: request
-/// parameters may hold a value the caller sent.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudTrailDetail {
-    #[serde(default)]
-    pub event_source: Option<String>,
-    #[serde(default)]
-    pub event_name: Option<String>,
-    #[serde(default)]
-    pub aws_region: Option<String>,
-    #[serde(default)]
-    pub error_code: Option<String>,
-    #[serde(default)]
-    pub error_message: Option<String>,
-    #[serde(default)]
-    pub request_parameters: Option<Value>,
-    #[serde(default)]
-    pub response_elements: Option<Value>,
-    #[serde(default)]
-    pub user_identity: Option<Value>,
-    #[serde(default)]
-    pub user_agent: Option<String>,
-    #[serde(default, rename = "eventID")]
-    pub event_id: Option<String>,
-}
+pub use rotor_core::eventbridge::CloudTrailDetail;
 
 /// What an invocation is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,49 +33,32 @@ pub enum Trigger {
     },
 }
 
-/// Why an event could not be understood. Never holds event content beyond field names.
+/// Why an event could not be understood. Never holds event content beyond field names and
+/// the event's own `detail-type` and `source`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EventError(pub String);
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: Option<String>,
-    source: Option<String>,
-    #[serde(default)]
-    detail: Value,
+pub enum EventError {
+    #[error("event is not an EventBridge event (no detail-type)")]
+    NotEventBridge,
+    #[error("CloudTrail detail has an unexpected shape: {0}")]
+    Shape(#[from] DetailShapeError),
+    #[error(
+        "unsupported event: detail-type `{detail_type}` from `{from}` (expected \"{SCHEDULED_EVENT}\" or \"{CLOUDTRAIL_CALL}\")"
+    )]
+    Unsupported { detail_type: String, from: String },
 }
 
 /// Decides what an event asks for.
 pub fn classify(event: &Value, config: &Config) -> Result<Trigger, EventError> {
-    let envelope: Envelope = serde_json::from_value(event.clone())
-        .map_err(|_| EventError("event is not an EventBridge event (no detail-type)".into()))?;
-    let detail_type = envelope
-        .detail_type
-        .ok_or_else(|| EventError("event is not an EventBridge event (no detail-type)".into()))?;
-    match detail_type.as_str() {
-        "Scheduled Event" => Ok(Trigger::FullSync),
-        "AWS API Call via CloudTrail" => {
-            let detail: CloudTrailDetail =
-                serde_json::from_value(envelope.detail).map_err(|e| {
-                    EventError(format!(
-                        "CloudTrail detail has an unexpected shape: {}",
-                        field_only(&e)
-                    ))
-                })?;
-            Ok(classify_call(&detail, config))
-        }
-        other => Err(EventError(format!(
-            "unsupported event: detail-type `{other}` from `{}` (expected \"Scheduled Event\" or \"AWS API Call via CloudTrail\")",
-            envelope.source.unwrap_or_default()
-        ))),
+    let envelope = Envelope::read(event).ok_or(EventError::NotEventBridge)?;
+    match envelope.detail_type.as_deref() {
+        None => Err(EventError::NotEventBridge),
+        Some(SCHEDULED_EVENT) => Ok(Trigger::FullSync),
+        Some(CLOUDTRAIL_CALL) => Ok(classify_call(&envelope.cloudtrail()?, config)),
+        Some(other) => Err(EventError::Unsupported {
+            detail_type: other.to_owned(),
+            from: envelope.source.clone().unwrap_or_default(),
+        }),
     }
-}
-
-/// serde's messages may quote the offending value; keep only the position.
-fn field_only(e: &serde_json::Error) -> String {
-    format!("line {} column {}", e.line(), e.column())
 }
 
 fn ignore(api_call: &str, reason: impl Into<String>) -> Trigger {
@@ -227,11 +186,7 @@ fn own_call(d: &CloudTrailDetail, config: &Config) -> Option<&'static str> {
 }
 
 fn string(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    non_empty(v, key).map(str::to_owned)
 }
 
 /// A parameter named by name or by ARN. An ARN's `parameter/x` stands for `x` or `/x`
@@ -248,19 +203,10 @@ pub fn parameter_names(name: &str) -> Vec<String> {
     }
 }
 
-/// The secret's name for scope checks: from an ARN, the name without the 6-character
-/// suffix Secrets Manager appends.
+/// A secret's name for messages: a complete ARN's name without the random suffix, else the
+/// id as given. (Scope is decided by the name read from Secrets Manager.)
 pub fn secret_name(id: &str) -> String {
-    match id
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split_once(":secret:"))
-    {
-        Some((_, name_and_suffix)) => match name_and_suffix.rsplit_once('-') {
-            Some((name, suffix)) if suffix.len() == 6 => name.to_owned(),
-            _ => name_and_suffix.to_owned(),
-        },
-        None => id.to_owned(),
-    }
+    secret_name_from_arn(id).unwrap_or(id).to_owned()
 }
 
 #[cfg(test)]

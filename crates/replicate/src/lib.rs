@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use aws_config::SdkConfig;
-use aws_smithy_types::retry::RetryConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::calls::{CallCounter, TooManyUpdates};
+use rotor_core::aws_calls::{CallCounter, TooManyUpdates};
 use rotor_core::deadline::{Deadline, NoTimeToWork};
 use rotor_core::error::{AwsError, ErrorType};
 use rotor_core::metrics::Unit;
@@ -78,13 +77,9 @@ impl Context {
     /// limiting once throttled) and SSM's `TooManyUpdates` treated as throttling.
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
         let calls = CallCounter::default();
-        let retry = RetryConfig::adaptive()
-            .with_max_attempts(config.max_attempts)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(20));
+        let sdk = &sdk.to_builder().retry_config(config.retry.clone()).build();
         let ssm = |region: &str| {
             let conf = aws_sdk_ssm::config::Builder::from(&rotor_core::aws::in_region(sdk, region))
-                .retry_config(retry.clone())
                 .interceptor(calls.clone())
                 .retry_classifier(TooManyUpdates)
                 .build();
@@ -93,27 +88,18 @@ impl Context {
         let source_sdk = rotor_core::aws::in_region(sdk, &config.source_region);
         let secrets = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&source_sdk)
-                .retry_config(retry.clone())
                 .interceptor(calls.clone())
                 .build(),
         );
         // The topic may live in another region (a central notification account or region).
-        let sns = config.sns_topic_arn.as_deref().map(|arn| {
-            aws_sdk_sns::Client::from_conf(
-                aws_sdk_sns::config::Builder::from(&rotor_core::notify::topic_sdk(
-                    &source_sdk,
-                    arn,
-                ))
-                .retry_config(retry.clone())
-                .interceptor(calls.clone())
-                .build(),
-            )
-        });
+        let sns = config
+            .sns_topic_arn
+            .as_deref()
+            .map(|arn| rotor_core::notify::topic_client(&source_sdk, Some(arn), &calls));
         // The table and the queue are the stack's own, in the function's region.
         let state = config.state_table.as_ref().map(|table| {
             let ddb = aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
                     .interceptor(calls.clone())
                     .build(),
             );
@@ -122,7 +108,6 @@ impl Context {
         let queue = config.handover_queue_url.as_ref().map(|url| Queue {
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -90,15 +90,8 @@ pub async fn read(
 }
 
 pub fn state(out: &DescribeSecretOutput, source_region: &str, targets: &[String]) -> State {
-    let tags: BTreeMap<String, String> = out
-        .tags()
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
+    let tags: BTreeMap<String, String> = rotor_core::secrets::tag_pairs(out.tags())
+        .into_iter()
         .collect();
     let skip = if out.primary_region().is_some_and(|p| p != source_region) {
         Some("a replica here; its primary is in another region")

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
-use rotor_core::calls::CallCounter;
+use rotor_core::aws_calls::CallCounter;
 use rotor_core::error::ErrorType;
 use rotor_core::metrics::{MetricsConfig, Unit};
 use serde_json::{Value, json};
