@@ -88,11 +88,15 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// From the Lambda context's deadline, keeping `margin` in reserve.
-    pub fn from_context(ctx: &lambda_runtime::Context, margin: Duration) -> Self {
+    /// From the Lambda context's deadline, keeping the reserve `margin` gives for the time
+    /// left (never refused: a step that runs out reports it).
+    pub fn from_context(ctx: &lambda_runtime::Context, margin: Margin) -> Self {
         match crate::invocation::time_left(ctx) {
             None => Self::none(),
-            Some(left) => Self::after(left.saturating_sub(margin), margin),
+            Some(left) => {
+                let margin = margin.for_budget(left);
+                Self::after(left.saturating_sub(margin), margin)
+            }
         }
     }
 
@@ -233,13 +237,13 @@ mod tests {
             .unwrap()
             .as_millis() as u64;
         ctx.deadline = now_ms + 10_000;
-        let d = Deadline::from_context(&ctx, S(2));
+        let d = Deadline::from_context(&ctx, Margin::Fixed(S(2)));
         assert!(d.remaining() <= S(8));
         assert!(d.remaining() > S(7));
         assert_eq!(d.cap(S(5)), S(5));
 
         ctx.deadline = now_ms + 1_000;
-        let d = Deadline::from_context(&ctx, S(2));
+        let d = Deadline::from_context(&ctx, Margin::Fixed(S(2)));
         assert!(
             d.expired(),
             "less time than the reserve means no time at all"
@@ -252,7 +256,7 @@ mod tests {
     async fn the_local_emulators_relative_deadline_counts_from_now() {
         let mut ctx = lambda_runtime::Context::default();
         ctx.deadline = 600_000;
-        let d = Deadline::from_context(&ctx, S(2));
+        let d = Deadline::from_context(&ctx, Margin::Fixed(S(2)));
         assert!(d.remaining() > S(590));
         assert!(d.remaining() <= S(598));
         let d = Deadline::start(&ctx, Margin::Scaled, S(2)).unwrap();
@@ -261,7 +265,10 @@ mod tests {
 
     #[tokio::test]
     async fn no_deadline_means_no_limit() {
-        let d = Deadline::from_context(&lambda_runtime::Context::default(), Duration::ZERO);
+        let d = Deadline::from_context(
+            &lambda_runtime::Context::default(),
+            Margin::Fixed(Duration::ZERO),
+        );
         assert!(!d.expired());
         assert_eq!(d.cap(S(3)), S(3));
         let d = Deadline::start(&lambda_runtime::Context::default(), Margin::Scaled, S(2)).unwrap();

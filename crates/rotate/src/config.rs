@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rotor_core::config::{ConfigError, Settings};
+use rotor_core::deadline::Margin;
 use rotor_core::metrics::MetricsConfig;
 use rotor_core::pg::{ChannelBinding, SslMode, TlsPolicy, Trust};
 
@@ -100,7 +101,7 @@ pub struct Config {
     /// How long testSecret keeps retrying the new credentials.
     pub test_retry: Duration,
     /// Time kept in reserve before the Lambda deadline to report a clear error.
-    pub deadline_margin: Duration,
+    pub deadline_margin: Margin,
     pub strategy: Strategy,
     /// Keys to regenerate in app secrets (overridden per secret by a tag).
     pub app_secret_keys: Vec<String>,
@@ -120,7 +121,7 @@ impl Default for Config {
             allow_plaintext: false,
             connect_timeout: Duration::from_secs(5),
             test_retry: Duration::from_secs(5),
-            deadline_margin: Duration::from_millis(1500),
+            deadline_margin: Margin::Fixed(Duration::from_millis(1500)),
             strategy: Strategy::Auto,
             app_secret_keys: Vec::new(),
             clone_set_role: false,
@@ -186,7 +187,7 @@ impl Config {
             allow_plaintext: s.bool("PG_ALLOW_PLAINTEXT", false)?,
             connect_timeout: s.seconds("PG_CONNECT_TIMEOUT", d.connect_timeout, 0.1, 300.0)?,
             test_retry: s.seconds("TEST_RETRY_SECONDS", d.test_retry, 0.0, 300.0)?,
-            deadline_margin: s.seconds("DEADLINE_MARGIN_SECONDS", d.deadline_margin, 0.0, 60.0)?,
+            deadline_margin: Margin::from_settings(s, d.deadline_margin)?,
             strategy,
             app_secret_keys,
             clone_set_role: s.bool("CLONE_SET_ROLE", false)?,
