@@ -178,17 +178,15 @@ pub(crate) async fn replicate_param(
                 (false, true) => Outcome::Copied,
                 (false, false) => Outcome::Updated,
             };
-            if outcome == Outcome::Unchanged || ctx.config.dry_run {
-                rec.done(
-                    Kind::Parameter,
-                    &source.name,
-                    &t.region,
-                    outcome,
-                    &plan.changes,
-                );
-                return target.filter(|_| !ctx.config.dry_run).map(|t| t.version);
-            }
-            match params::apply(&t.ssm, source, target, &plan, key, src_region).await {
+            let written = if outcome == Outcome::Unchanged || ctx.config.dry_run {
+                Ok(target.filter(|_| !ctx.config.dry_run).map(|t| t.version))
+            } else {
+                params::apply(&t.ssm, source, target, &plan, key, src_region)
+                    .await
+                    // Tags alone leave the version as it was.
+                    .map(|version| version.or(target.map(|t| t.version)))
+            };
+            match written {
                 Ok(version) => {
                     rec.done(
                         Kind::Parameter,
@@ -197,8 +195,7 @@ pub(crate) async fn replicate_param(
                         outcome,
                         &plan.changes,
                     );
-                    // Tags alone leave the version as it was.
-                    version.or(target.map(|t| t.version))
+                    version
                 }
                 Err(e) => {
                     rec.failed(

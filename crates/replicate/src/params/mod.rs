@@ -26,21 +26,27 @@ pub const REPLICA_KEY: &str = "rotor:replica-of";
 /// `rotor:replicate=false` on a source item keeps it (and, for secrets, its replicas) out.
 pub const OPT_OUT_KEY: &str = "rotor:replicate";
 
-/// One parameter as the comparison needs it. `Debug` shows the value redacted.
+/// One parameter as the comparison needs it: its metadata (which it reads as, through
+/// `Deref`), its value and its tags. `Debug` shows the value redacted.
 #[derive(Debug, Clone)]
 pub struct Param {
-    pub name: String,
-    pub kind: String,
+    pub meta: Meta,
     pub value: SecretString,
-    pub description: String,
-    pub allowed_pattern: String,
-    pub tier: String,
-    pub data_type: String,
-    /// Policy texts (Advanced tier), sorted.
-    pub policies: Vec<String>,
-    pub key_id: Option<String>,
-    pub version: i64,
     pub tags: BTreeMap<String, String>,
+}
+
+impl std::ops::Deref for Param {
+    type Target = Meta;
+
+    fn deref(&self) -> &Meta {
+        &self.meta
+    }
+}
+
+impl std::ops::DerefMut for Param {
+    fn deref_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
 }
 
 impl Param {

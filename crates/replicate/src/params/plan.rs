@@ -107,21 +107,23 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{MONITORED_KEY, MONITORED_VALUE};
+    use crate::params::{MONITORED_KEY, MONITORED_VALUE, Meta};
     use secrecy::SecretString;
 
     fn param(value: &str) -> Param {
         Param {
-            name: "/app/x".into(),
-            kind: "String".into(),
+            meta: Meta {
+                name: "/app/x".into(),
+                kind: "String".into(),
+                description: "d".into(),
+                allowed_pattern: String::new(),
+                tier: "Standard".into(),
+                data_type: "text".into(),
+                policies: vec![],
+                key_id: None,
+                version: 1,
+            },
             value: SecretString::from(value.to_owned()),
-            description: "d".into(),
-            allowed_pattern: String::new(),
-            tier: "Standard".into(),
-            data_type: "text".into(),
-            policies: vec![],
-            key_id: None,
-            version: 1,
             tags: BTreeMap::from([
                 ("team".into(), "a".into()),
                 (MONITORED_KEY.into(), MONITORED_VALUE.into()),

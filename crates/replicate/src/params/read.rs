@@ -22,23 +22,35 @@ pub const PAGE: usize = 50;
 /// Every parameter's metadata in scope, paging to the end (DescribeParameters can return
 /// an empty page that still carries a NextToken; the paginator follows it).
 pub async fn describe_all(ssm: &Client, scope: &Scope) -> Result<Vec<Meta>, ItemError> {
+    let mut out: Vec<Meta> = describe(ssm, scope_filter(scope)?)
+        .await?
+        .into_iter()
+        .filter(|m| scope.contains(&m.name))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Every parameter's metadata a DescribeParameters filter selects, [`PAGE`] at a time, every
+/// page.
+async fn describe(
+    ssm: &Client,
+    filters: Option<Vec<ParameterStringFilter>>,
+) -> Result<Vec<Meta>, ItemError> {
     let pages = ssm
         .describe_parameters()
-        .set_parameter_filters(scope_filter(scope)?)
+        .set_parameter_filters(filters)
         .max_results(PAGE as i32)
         .into_paginator()
         .send()
         .try_collect()
         .await
         .aws("DescribeParameters")?;
-    let mut out: Vec<Meta> = pages
+    Ok(pages
         .iter()
         .flat_map(|p| p.parameters())
         .map(Meta::from)
-        .filter(|m| scope.contains(&m.name))
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+        .collect())
 }
 
 /// The server-side part of a scope: its include prefixes as a `Name BeginsWith` filter,
@@ -75,20 +87,10 @@ pub async fn describe_names(
             .set_values(Some(chunk.to_vec()))
             .build()
             .map_err(ItemError::invalid("name filter"))?;
-        let pages: Vec<_> = ssm
-            .describe_parameters()
-            .parameter_filters(filter)
-            .max_results(PAGE as i32)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .aws("DescribeParameters")?;
         out.extend(
-            pages
-                .iter()
-                .flat_map(|p| p.parameters())
-                .map(Meta::from)
+            describe(ssm, Some(vec![filter]))
+                .await?
+                .into_iter()
                 .filter(|m| chunk.contains(&m.name))
                 .map(|m| (m.name.clone(), m)),
         );
@@ -234,22 +236,13 @@ pub async fn read_one(ssm: &Client, name: &str) -> Result<Option<Param>, ItemErr
 }
 
 fn assemble(
-    meta: Meta,
+    mut meta: Meta,
     kind: String,
     value: SecretString,
     tags: BTreeMap<String, String>,
 ) -> Param {
-    Param {
-        name: meta.name,
-        kind: if kind.is_empty() { meta.kind } else { kind },
-        value,
-        description: meta.description,
-        allowed_pattern: meta.allowed_pattern,
-        tier: meta.tier,
-        data_type: meta.data_type,
-        policies: meta.policies,
-        key_id: meta.key_id,
-        version: meta.version,
-        tags,
+    if !kind.is_empty() {
+        meta.kind = kind;
     }
+    Param { meta, value, tags }
 }
