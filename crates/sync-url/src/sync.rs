@@ -387,6 +387,11 @@ mod tests {
             .unwrap()
     }
 
+    /// User, host, port and database name of the URL parts.
+    fn chosen(parts: &UrlParts) -> (&str, &str, u16, &str) {
+        (&parts.user, &parts.host, parts.port, &parts.dbname)
+    }
+
     fn only_password() -> SourceValues {
         SourceValues {
             password: Some(SecretString::from("pw")),
@@ -405,15 +410,7 @@ mod tests {
         };
         let endpoint = Some(("rds-host".to_owned(), 5439));
         let (parts, from) = resolve(&pair(), &source(values), endpoint, &current()).unwrap();
-        assert_eq!(
-            (
-                parts.user.as_str(),
-                parts.host.as_str(),
-                parts.port,
-                parts.dbname.as_str()
-            ),
-            ("u", "source-host", 5000, "source-db")
-        );
+        assert_eq!(chosen(&parts), ("u", "source-host", 5000, "source-db"));
         assert_eq!(
             (from.user, from.host, from.port, from.dbname),
             ("source", "source", "source", "source")
@@ -460,12 +457,7 @@ mod tests {
         bare.allow_host_from_target = true;
         let (parts, from) = resolve(&bare, &source(only_password()), None, &current()).unwrap();
         assert_eq!(
-            (
-                parts.user.as_str(),
-                parts.host.as_str(),
-                parts.port,
-                parts.dbname.as_str()
-            ),
+            chosen(&parts),
             ("target-user", "target-host", 7000, "target-db")
         );
         assert_eq!(from.host, "target");
