@@ -17,6 +17,7 @@ use chrono::{Duration, Utc};
 use futures::StreamExt;
 use rotor_audit::{Config, Context};
 use rotor_core::config::Settings;
+use rotor_testkit::measure::Memory;
 use rotor_testkit::{moto, unique};
 
 const REGION: &str = "us-east-1";
@@ -63,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         lambda_runtime::Context::default(),
     );
 
-    reset_peak_memory();
+    Memory::reset_peak();
     let started = Instant::now();
     let outcome = rotor_audit::handler(event, &ctx).await?;
     let elapsed = started.elapsed();
@@ -93,22 +94,9 @@ async fn main() -> anyhow::Result<()> {
          costs one DescribeSecret (for its replicas' access); on AWS only the secrets this \
          region already shows unused do"
     );
-    if let Some(kb) = peak_memory_kb() {
-        println!(
-            "peak resident memory of this process during the audit: {:.1} MiB",
-            kb as f64 / 1024.0
-        );
-    }
+    println!(
+        "peak resident memory of this process during the audit: {:.1} MiB",
+        Memory::now().peak_kib as f64 / 1024.0
+    );
     Ok(())
-}
-
-/// Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM).
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_memory_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

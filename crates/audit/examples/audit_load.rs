@@ -10,11 +10,12 @@
 //! Defaults: 2,000 secrets, 10 audits.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use rotor_audit::{Config, Context};
 use rotor_core::config::Settings;
+use rotor_testkit::measure::{Memory, percentiles};
 use rotor_testkit::{moto, unique};
 
 const REGION: &str = "us-east-1";
@@ -64,13 +65,16 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({ "time": (chrono::Utc::now() + chrono::Duration::days(100)).to_rfc3339() }),
             lambda_runtime::Context::default(),
         );
-        reset_peak_memory();
+        Memory::reset_peak();
         let started = Instant::now();
         let outcome = rotor_audit::handler(event, &ctx).await?;
         let took = started.elapsed();
         drop(outcome);
         sink.lock().expect("metrics buffer").clear();
-        let (rss, peak) = memory_kib();
+        let Memory {
+            rss_kib: rss,
+            peak_kib: peak,
+        } = Memory::now();
         println!(
             "  audit {run:>3} ({:.2}s): RSS {:>6.1} MiB, peak {:>6.1} MiB",
             took.as_secs_f64(),
@@ -84,37 +88,4 @@ async fn main() -> anyhow::Result<()> {
         percentiles(&mut times)
     );
     Ok(())
-}
-
-/// `p50 / p99 / max` of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} runs)",
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(samples[samples.len() - 1]),
-        samples.len()
-    )
-}
-
-/// VmRSS and VmHWM of this process, in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to the current RSS.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

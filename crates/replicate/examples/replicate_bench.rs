@@ -13,17 +13,16 @@
 //! to 50. The figures are printed as measured, and with the page-bound calls scaled to
 //! AWS's page size.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_ssm::types::ParameterType;
-use futures::{StreamExt, stream};
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
-use rotor_core::config::Settings;
-use rotor_replicate::{Config, Context, Report, handler};
+use rotor_replicate::{Context, Report, handler};
 use rotor_testkit::moto;
 use serde_json::{Value, json};
 
@@ -67,41 +66,21 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .queue_url
         .unwrap_or_default();
-    let pairs = [
-        ("SOURCE_REGION", "us-east-1"),
-        ("TARGET_REGIONS", "us-west-2,eu-west-1"),
-        ("PARAMETER_INCLUDE_PREFIXES", prefix.as_str()),
-        ("SECRET_INCLUDE_PREFIXES", prefix.as_str()),
-        ("MAX_CONCURRENCY", "16"),
-        ("STATE_TABLE", table.as_str()),
-        ("HANDOVER_QUEUE_URL", queue.as_str()),
-    ];
-    let config = Config::from_settings(&Settings::from_pairs(&pairs))?;
+    let config = support::config(
+        &prefix,
+        &[
+            ("STATE_TABLE", table.as_str()),
+            ("HANDOVER_QUEUE_URL", queue.as_str()),
+        ],
+    )?;
     let ctx = Context::new(&sdk, config);
 
     let started = Instant::now();
-    let ssm = moto().ssm("us-east-1").await;
-    stream::iter(0..count)
-        .map(|i| {
-            let (ssm, name) = (ssm.clone(), format!("{prefix}svc{}/key{i:06}", i % 20));
-            async move {
-                ssm.put_parameter()
-                    .name(name)
-                    .value(format!("value-{i}"))
-                    .r#type(if i % 4 == 0 {
-                        ParameterType::SecureString
-                    } else {
-                        ParameterType::String
-                    })
-                    .send()
-                    .await
-            }
+    moto()
+        .put_parameters("us-east-1", count, |i| {
+            format!("{prefix}svc{}/key{i:06}", i % 20)
         })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+        .await?;
     println!(
         "created {count} source parameters in {:.1}s; each invocation has {seconds}s",
         started.elapsed().as_secs_f64()

@@ -10,13 +10,13 @@
 //!
 //! Defaults: 1,000 parameters, 10 no-change syncs, 200 events (memory every 50).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use aws_sdk_ssm::types::ParameterType;
-use futures::{StreamExt, stream};
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
-use rotor_core::config::Settings;
-use rotor_replicate::{Config, Context, handler};
+use rotor_replicate::{Context, handler};
+use rotor_testkit::measure::{Memory, percentiles};
 use rotor_testkit::moto;
 use serde_json::{Value, json};
 
@@ -28,37 +28,13 @@ async fn main() -> anyhow::Result<()> {
     let events: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(200);
     let base = rotor_testkit::unique("load");
     let prefix = format!("/{base}/");
-    let pairs = [
-        ("SOURCE_REGION", "us-east-1"),
-        ("TARGET_REGIONS", "us-west-2,eu-west-1"),
-        ("PARAMETER_INCLUDE_PREFIXES", prefix.as_str()),
-        ("SECRET_INCLUDE_PREFIXES", prefix.as_str()),
-        ("MAX_CONCURRENCY", "16"),
-    ];
-    let config = Config::from_settings(&Settings::from_pairs(&pairs))?;
+    let config = support::config(&prefix, &[])?;
     let ctx = Context::new(&moto().sdk_config("us-east-1").await, config);
     let ssm = moto().ssm("us-east-1").await;
     let name = |i: usize| format!("{prefix}svc{}/key{i:05}", i % 20);
 
     let started = Instant::now();
-    stream::iter(0..count)
-        .map(|i| {
-            let request = ssm
-                .put_parameter()
-                .name(name(i))
-                .value(format!("value-{i}"))
-                .r#type(if i % 4 == 0 {
-                    ParameterType::SecureString
-                } else {
-                    ParameterType::String
-                });
-            async move { request.send().await }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    moto().put_parameters("us-east-1", count, name).await?;
     println!(
         "created {count} source parameters in {:.1}s (not measured below)",
         started.elapsed().as_secs_f64()
@@ -87,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let batch = 50;
     for i in 0..events {
         if i % batch == 0 {
-            reset_peak_memory();
+            Memory::reset_peak();
         }
         let changed = name(i * 7 % count);
         ssm.put_parameter()
@@ -149,65 +125,8 @@ async fn run(ctx: &Context, event: Value) -> anyhow::Result<()> {
 
 /// One invocation with the peak reset before it: its time and the memory after it.
 async fn timed(ctx: &Context, event: Value) -> anyhow::Result<(Duration, Memory)> {
-    reset_peak_memory();
+    Memory::reset_peak();
     let started = Instant::now();
     run(ctx, event).await?;
     Ok((started.elapsed(), Memory::now()))
-}
-
-/// `p50 / p99 / max` of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    if samples.is_empty() {
-        return "no runs".to_owned();
-    }
-    samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms   ({} runs)",
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(samples[samples.len() - 1]),
-        samples.len()
-    )
-}
-
-/// The resident set now and its peak since the last reset (`/proc/self/status`).
-struct Memory {
-    rss_kib: u64,
-    peak_kib: u64,
-}
-
-impl Memory {
-    fn now() -> Self {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
-        Self {
-            rss_kib: field("VmRSS:"),
-            peak_kib: field("VmHWM:"),
-        }
-    }
-}
-
-impl std::fmt::Display for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "RSS {:>6.1} MiB, peak {:>6.1} MiB",
-            self.rss_kib as f64 / 1024.0,
-            self.peak_kib as f64 / 1024.0
-        )
-    }
-}
-
-/// Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to the current RSS.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

@@ -14,6 +14,8 @@
 //! The time of a rotation includes moto's (Python) answers and two SCRAM logins, each
 //! 4096 PBKDF2 rounds on both sides; PostgreSQL and moto run on the same machine.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_testkit::lambda::{self, built_binary, moto_env};
+use rotor_testkit::measure::{StepTimes, record};
 use rotor_testkit::{moto, postgres, random_hex, unique};
 use serde_json::{Value, json};
 
@@ -78,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
 
     let function = lambda::start(&binary, &env);
     let mut rotations = Vec::new();
-    let mut step_times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    let mut step_times = StepTimes::new();
     for _ in 0..rounds {
         let (arn, token) = rotation_started(&sm).await?;
         let started = Instant::now();
@@ -89,10 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 .invoke(&event)
                 .await
                 .map_err(|e| anyhow::anyhow!("{step}: {e}"))?;
-            step_times
-                .entry(step)
-                .or_default()
-                .push(step_started.elapsed());
+            record(&mut step_times, step, step_started);
         }
         rotations.push(started.elapsed());
         rotor_testkit::rotation::end(&sm, &arn, &token).await;
@@ -258,13 +258,8 @@ async fn rotation_started(sm: &aws_sdk_secretsmanager::Client) -> anyhow::Result
 /// without the emulator's HTTP round trips: comparable with a sample's handler called
 /// in-process.
 async fn in_process_rotations(rounds: usize) -> anyhow::Result<Vec<Duration>> {
-    let pg = postgres();
     let sm = moto().secrets(REGION).await;
-    let ca = pg.ca_file.to_string_lossy().into_owned();
-    let config = rotor_rotate::Config::from_settings(&rotor_core::config::Settings::from_pairs(
-        &[("PG_SSLROOTCERT", ca.as_str())],
-    ))?;
-    let ctx = rotor_rotate::Context::new(&moto().sdk_config(REGION).await, config);
+    let ctx = support::local_context(REGION).await?;
     let mut times = Vec::new();
     for _ in 0..rounds {
         let (arn, token) = rotation_started(&sm).await?;

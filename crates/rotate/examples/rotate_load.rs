@@ -11,12 +11,14 @@
 //! Defaults: 500 rotations in batches of 50. `scripts/load.sh` runs it with the other
 //! functions' load runs.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use futures::{StreamExt, stream};
 use rotor_core::{ExposeSecret, SecretString};
+use rotor_testkit::measure::{Memory, StepTimes, percentiles, record};
 use rotor_testkit::{moto, postgres, random_hex, unique};
 use serde_json::json;
 
@@ -43,13 +45,8 @@ async fn main() -> anyhow::Result<()> {
         std::io::sink,
         &log_settings,
     ))?;
-    let pg = postgres();
     let sm = moto().secrets(REGION).await;
-    let ca = pg.ca_file.to_string_lossy().into_owned();
-    let config = rotor_rotate::Config::from_settings(&rotor_core::config::Settings::from_pairs(
-        &[("PG_SSLROOTCERT", ca.as_str())],
-    ))?;
-    let ctx = rotor_rotate::Context::new(&moto().sdk_config(REGION).await, config);
+    let ctx = support::local_context(REGION).await?;
 
     let started = Instant::now();
     let arns = secrets(&sm, rotations).await?;
@@ -58,13 +55,13 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let mut step_times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    let mut step_times = StepTimes::new();
     let mut whole = Vec::new();
     let mut series = Vec::new();
     let run_started = Instant::now();
     for (i, arn) in arns.iter().enumerate() {
         if i % batch == 0 {
-            reset_peak_memory();
+            Memory::reset_peak();
         }
         let token = rotor_testkit::rotation::begin(&sm, arn).await;
         let rotation_started = Instant::now();
@@ -79,15 +76,12 @@ async fn main() -> anyhow::Result<()> {
             rotor_rotate::handler(lambda_runtime::LambdaEvent::new(event, lambda_ctx), &ctx)
                 .await
                 .map_err(|e| anyhow::anyhow!("rotation {i}, {step}: {e}"))?;
-            step_times
-                .entry(step)
-                .or_default()
-                .push(step_started.elapsed());
+            record(&mut step_times, step, step_started);
         }
         whole.push(rotation_started.elapsed());
         rotor_testkit::rotation::end(&sm, arn, &token).await;
         if (i + 1) % batch == 0 || i + 1 == arns.len() {
-            series.push((i + 1, memory()));
+            series.push((i + 1, Memory::now()));
         }
     }
     let elapsed = run_started.elapsed();
@@ -145,48 +139,6 @@ async fn secrets(sm: &aws_sdk_secretsmanager::Client, count: usize) -> anyhow::R
         .await
         .into_iter()
         .collect()
-}
-
-/// `p50 / p99 / max` of a sample, in milliseconds.
-fn percentiles(samples: &mut [Duration]) -> String {
-    samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms   ({} runs)",
-        ms(at(0.50)),
-        ms(at(0.99)),
-        ms(samples[samples.len() - 1]),
-        samples.len()
-    )
-}
-
-/// The resident set now and its peak since the last reset, in KiB (`/proc/self/status`).
-#[derive(Clone, Copy)]
-struct Memory {
-    rss_kib: u64,
-    peak_kib: u64,
-}
-
-fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Memory {
-        rss_kib: field("VmRSS:"),
-        peak_kib: field("VmHWM:"),
-    }
-}
-
-/// Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to the current RSS.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The series, then the growth from the end of the first batch (which warms the

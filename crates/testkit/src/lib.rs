@@ -9,6 +9,7 @@ pub mod fault;
 pub mod https;
 pub mod lambda;
 pub mod logs;
+pub mod measure;
 mod moto;
 mod postgres;
 mod process;

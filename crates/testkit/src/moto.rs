@@ -82,6 +82,37 @@ impl Moto {
             .await
     }
 
+    /// Creates `count` parameters in `region` for a benchmark, named by `name(i)`, valued
+    /// `value-<i>`, every fourth a SecureString; sixteen requests at a time.
+    pub async fn put_parameters(
+        &self,
+        region: &str,
+        count: usize,
+        name: impl Fn(usize) -> String,
+    ) -> anyhow::Result<()> {
+        use aws_sdk_ssm::types::ParameterType;
+        use futures::{StreamExt, TryStreamExt, stream};
+        let ssm = self.ssm(region).await;
+        stream::iter(0..count)
+            .map(|i| {
+                let kind = if i % 4 == 0 {
+                    ParameterType::SecureString
+                } else {
+                    ParameterType::String
+                };
+                let request = ssm
+                    .put_parameter()
+                    .name(name(i))
+                    .value(format!("value-{i}"))
+                    .r#type(kind);
+                async move { request.send().await }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+
     pub async fn secrets(&self, region: &str) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk_config(region).await)
     }
