@@ -14,15 +14,8 @@ use rotor_audit::policy::{
     Policy, TAG_AUDIT, TAG_CUSTOMER_KEY, TAG_MAX_AGE, TAG_MAX_INTERVAL, TAG_UNUSED,
 };
 use rotor_core::config::Settings;
+use rotor_testkit::props::config;
 use serde_json::{Value, json};
-
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 2_000;
-    }
-    config
-}
 
 /// Arbitrary JSON, any shape, any Unicode.
 fn json_value() -> impl Strategy<Value = Value> {

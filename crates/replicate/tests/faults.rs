@@ -145,7 +145,7 @@ async fn converged(scene: &Scene) -> Result<(), String> {
 }
 
 /// Whether the fault struck, and the first broken promise if any.
-type Cell = (bool, Result<(), String>);
+type Cell = fault::Outcome;
 
 async fn scenario(sdk: &aws_config::SdkConfig, fault: Fault) -> Cell {
     let scene = scene().await;
@@ -206,45 +206,5 @@ async fn a_full_sync_interrupted_at_any_request_converges_on_the_next_run() {
         .buffer_unordered(4)
         .collect()
         .await;
-    let mut rows: BTreeMap<(When, &str), [u64; 3]> = BTreeMap::new();
-    let mut failures = Vec::new();
-    for (fault, (fired, result)) in results {
-        let row = rows.entry((fault.when, fault.kind.name())).or_default();
-        row[0] += 1;
-        row[1] += u64::from(fired);
-        match result {
-            Ok(()) => row[2] += 1,
-            Err(why) => failures.push(format!(
-                "{}-{} at request {}: {why}",
-                fault.when.as_str(),
-                fault.kind.name(),
-                fault.at
-            )),
-        }
-    }
-    println!(
-        "\n{:<10} {:<15} {:>6} {:>6} {:>8}",
-        "function", "fault", "points", "struck", "survived"
-    );
-    for ((when, kind), [n, fired, ok]) in &rows {
-        println!(
-            "{:<10} {:<15} {:>6} {:>6} {:>8}",
-            "replicate",
-            format!("{}-{kind}", when.as_str()),
-            n,
-            fired,
-            ok
-        );
-    }
-    let total: u64 = rows.values().map(|r| r[0]).sum();
-    let ok: u64 = rows.values().map(|r| r[2]).sum();
-    println!(
-        "replicate: {points} points (AWS requests), faults injected {total}, survived {ok}/{total}; {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(
-        failures.is_empty(),
-        "faults not survived:\n{}",
-        failures.join("\n")
-    );
+    fault::report("replicate", points as u64, results, started);
 }

@@ -4,7 +4,6 @@
 //! stops at, the target never holds a URL that does not log in (only the URL it held
 //! before, or a working one); the next run converges, and the one after writes nothing.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -170,7 +169,7 @@ async fn rotated_pair(sm: &aws_sdk_secretsmanager::Client) -> Pair {
 }
 
 /// Whether the fault struck, and the first broken promise if any.
-type Cell = (bool, Result<(), String>);
+type Cell = fault::Outcome;
 
 /// One point: the first broken promise, if any.
 async fn scenario(
@@ -250,8 +249,6 @@ async fn a_sync_interrupted_at_any_request_never_leaves_a_url_that_does_not_log_
         "the sync reads the source and writes the target"
     );
 
-    let mut rows: BTreeMap<(When, &str), [u64; 3]> = BTreeMap::new();
-    let mut failures = Vec::new();
     // In this task, four at a time (the handler's future is not `Send` for every
     // lifetime, so it is not spawned).
     let all: Vec<Fault> = (0..points)
@@ -265,43 +262,5 @@ async fn a_sync_interrupted_at_any_request_never_leaves_a_url_that_does_not_log_
         .buffer_unordered(4)
         .collect()
         .await;
-    for (fault, (fired, result)) in results {
-        let row = rows.entry((fault.when, fault.kind.name())).or_default();
-        row[0] += 1;
-        row[1] += u64::from(fired);
-        match result {
-            Ok(()) => row[2] += 1,
-            Err(why) => failures.push(format!(
-                "{}-{} at request {}: {why}",
-                fault.when.as_str(),
-                fault.kind.name(),
-                fault.at
-            )),
-        }
-    }
-    println!(
-        "\n{:<10} {:<15} {:>6} {:>6} {:>8}",
-        "function", "fault", "points", "struck", "survived"
-    );
-    for ((when, kind), [n, fired, ok]) in &rows {
-        println!(
-            "{:<10} {:<15} {:>6} {:>6} {:>8}",
-            "sync-url",
-            format!("{}-{kind}", when.as_str()),
-            n,
-            fired,
-            ok
-        );
-    }
-    let total: u64 = rows.values().map(|r| r[0]).sum();
-    let ok: u64 = rows.values().map(|r| r[2]).sum();
-    println!(
-        "sync-url: {points} points (AWS requests), faults injected {total}, survived {ok}/{total}; {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(
-        failures.is_empty(),
-        "faults not survived:\n{}",
-        failures.join("\n")
-    );
+    fault::report("sync-url", points as u64, results, started);
 }

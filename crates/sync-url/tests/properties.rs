@@ -22,89 +22,10 @@ use rotor_core::error::ErrorType;
 use rotor_sync_url::config::{PAIR_KEYS, SSLMODES};
 use rotor_sync_url::dsn::{self, CARRIED_PARAMETERS, UrlParts};
 use rotor_sync_url::{Config, SyncError, Trigger, event};
+use rotor_testkit::props::{Hidden, assert_no_secret, config, config_with, plain, secret};
 use rotor_testkit::{postgres, random_hex, workspace_root};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-
-fn config() -> ProptestConfig {
-    config_with(2_000)
-}
-
-/// `PROPTEST_CASES`, else `cases`.
-fn config_with(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    config
-}
-
-/// Characters that only secret values are made of here. No message text, field name or
-/// other generated input holds any of them, so one of them in an error (as it is,
-/// percent-encoded or `\u{…}`-escaped) is a leak of part of a secret. Every secret has a
-/// mark in each window of 6 characters (a mark, then at most three printable ASCII
-/// characters, URL and JSON metacharacters included), so this check is stricter than
-/// "no 6-character window of the secret".
-const MARKS: [char; 16] = [
-    'Ā', 'ą', 'Ć', 'ď', 'Ē', 'Ğ', 'Ĩ', 'ł', 'Ŋ', 'ő', 'Ř', 'Ş', 'Ж', 'Щ', '密', '🔑',
-];
-
-/// A secret value of 8 to 64 characters built as [`MARKS`] says.
-fn secret() -> impl Strategy<Value = String> {
-    let unit = (
-        prop::sample::select(&MARKS[..]),
-        prop::collection::vec(b' '..=b'~', 0..=3),
-    );
-    prop::collection::vec(unit, 8..16).prop_map(|units| {
-        let mut secret = String::new();
-        for (mark, tail) in units {
-            secret.push(mark);
-            secret.extend(tail.into_iter().map(char::from));
-        }
-        secret
-    })
-}
-
-/// Text that is not a secret: any of `pattern`, with every [`MARKS`] character replaced,
-/// so that only secret values hold them.
-fn plain(pattern: &'static str) -> impl Strategy<Value = String> {
-    pattern.prop_map(|s| {
-        s.chars()
-            .map(|c| if MARKS.contains(&c) { '?' } else { c })
-            .collect()
-    })
-}
-
-/// Fails the case when `shown` holds any sign of a secret value. Never prints it.
-fn assert_no_secret(shown: &str) -> Result<(), TestCaseError> {
-    for mark in MARKS {
-        let mut utf8 = [0u8; 4];
-        let encoded: String = mark
-            .encode_utf8(&mut utf8)
-            .bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect();
-        prop_assert!(
-            !shown.contains(mark)
-                && !shown.to_uppercase().contains(&encoded)
-                && !shown.contains(&mark.escape_unicode().to_string()),
-            "an error or Debug output holds part of a secret value"
-        );
-    }
-    Ok(())
-}
-
-/// A generated input that holds a secret value. Its `Debug` (what proptest prints and
-/// records for a failing case) shows nothing of it: a failure is replayed from the seed
-/// proptest records, not from printed values.
-#[derive(Clone)]
-struct Hidden<T>(T);
-
-impl<T> std::fmt::Debug for Hidden<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hidden(input holding a secret value, not shown)")
-    }
-}
 
 fn shown<E: std::error::Error>(e: &E) -> String {
     format!("{e} | {e:?} | {e:#?}")

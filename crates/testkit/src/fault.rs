@@ -601,3 +601,47 @@ impl Stopped<'_> {
         std::mem::forget(child);
     }
 }
+
+/// What one injected fault came to: whether it struck (the point was reached while armed)
+/// and whether the invariants held, or why not (never a secret value).
+pub type Outcome = (bool, Result<(), String>);
+
+/// Prints the table of a suite whose points are AWS requests (function × when-kind:
+/// points, struck, survived) with its totals, then fails naming every fault not survived.
+pub fn report(function: &str, points: u64, results: Vec<(Fault, Outcome)>, started: Instant) {
+    let mut rows: std::collections::BTreeMap<(When, &str), [u64; 3]> = Default::default();
+    let mut failures = Vec::new();
+    for (fault, (fired, result)) in results {
+        let row = rows.entry((fault.when, fault.kind.name())).or_default();
+        row[0] += 1;
+        row[1] += u64::from(fired);
+        match result {
+            Ok(()) => row[2] += 1,
+            Err(why) => failures.push(format!(
+                "{}-{} at request {}: {why}",
+                fault.when.as_str(),
+                fault.kind.name(),
+                fault.at
+            )),
+        }
+    }
+    println!(
+        "\n{:<10} {:<15} {:>6} {:>6} {:>8}",
+        "function", "fault", "points", "struck", "survived"
+    );
+    for ((when, kind), [n, fired, ok]) in &rows {
+        let fault = format!("{}-{kind}", when.as_str());
+        println!("{function:<10} {fault:<15} {n:>6} {fired:>6} {ok:>8}");
+    }
+    let total: u64 = rows.values().map(|r| r[0]).sum();
+    let ok: u64 = rows.values().map(|r| r[2]).sum();
+    println!(
+        "{function}: {points} points (AWS requests), faults injected {total}, survived {ok}/{total}; {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "faults not survived:\n{}",
+        failures.join("\n")
+    );
+}

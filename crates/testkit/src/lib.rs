@@ -13,6 +13,7 @@ pub mod measure;
 mod moto;
 mod postgres;
 mod process;
+pub mod props;
 pub mod rotation;
 
 pub use moto::{Moto, moto};

@@ -339,40 +339,24 @@ pub async fn invoke_within(
 /// The hand-over messages waiting on a queue, as the SQS event that delivers each (the
 /// messages are deleted, as the event source mapping does after a successful invocation).
 pub async fn handover_events(queue_url: &str) -> Vec<Value> {
-    let sqs = moto().sqs(SOURCE).await;
-    let mut events = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return events;
-        }
-        for m in messages {
-            events.push(serde_json::json!({"Records": [{
-                "messageId": m.message_id.clone().unwrap_or_default(),
+    let bodies = moto().drain_queue(SOURCE, queue_url).await;
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| {
+            serde_json::json!({"Records": [{
+                "messageId": format!("handover-{n}"),
                 "receiptHandle": "r",
-                "body": m.body.clone().unwrap_or_default(),
+                "body": body,
                 "attributes": {},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:handover",
                 "awsRegion": "us-east-1"
-            }]}));
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(m.receipt_handle.unwrap_or_default())
-                .send()
-                .await
-                .expect("DeleteMessage");
-        }
-    }
+            }]})
+        })
+        .collect()
 }
 
 /// The parameter states the table holds (name → source version).
