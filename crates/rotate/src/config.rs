@@ -10,34 +10,9 @@ use rotor_core::deadline::Margin;
 use rotor_core::metrics::MetricsConfig;
 use rotor_core::pg::{ChannelBinding, SslMode, TlsPolicy, Trust};
 
-/// How GetRandomPassword builds new passwords (the samples' settings).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswordPolicy {
-    pub length: i64,
-    pub exclude_characters: String,
-    pub exclude_numbers: bool,
-    pub exclude_punctuation: bool,
-    pub exclude_uppercase: bool,
-    pub exclude_lowercase: bool,
-    pub require_each_included_type: bool,
-}
+use crate::password::PasswordError;
 
-/// The samples' default: characters that break connection strings and shell quoting.
-pub const DEFAULT_EXCLUDE_CHARACTERS: &str = ":/@\"'\\";
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        Self {
-            length: 32,
-            exclude_characters: DEFAULT_EXCLUDE_CHARACTERS.to_owned(),
-            exclude_numbers: false,
-            exclude_punctuation: false,
-            exclude_uppercase: false,
-            exclude_lowercase: false,
-            require_each_included_type: true,
-        }
-    }
-}
+pub use crate::password::{DEFAULT_EXCLUDE_CHARACTERS, PasswordPolicy};
 
 /// Which kind of rotation a secret gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,6 +132,13 @@ impl Config {
                  EXCLUDE_UPPERCASE and EXCLUDE_LOWERCASE are all true)",
             ));
         }
+        password.check().map_err(|e| {
+            let variable = match e {
+                PasswordError::TooShort { .. } => "PASSWORD_LENGTH",
+                _ => "EXCLUDE_CHARACTERS",
+            };
+            ConfigError::new(variable, e.to_string())
+        })?;
         let ssl_mode = match s.string("PG_SSLMODE") {
             None => d.ssl_mode,
             Some(v) => v.parse::<SslMode>().map_err(|_| {

@@ -10,6 +10,7 @@ use futures::SinkExt;
 use rotor_core::DbCredentials;
 use rotor_core::SecretString;
 use rotor_core::pg::{FailureKind, PgError, SslMode, Target, Tls, scram_verifier};
+use secrecy::ExposeSecret;
 use tokio_postgres::{Client, SimpleQueryMessage, Transaction};
 
 use crate::Context;
@@ -249,7 +250,7 @@ $rotor$";
 pub async fn set_password(
     tx: &Transaction<'_>,
     role: &str,
-    password: &SecretString,
+    verifier: &Verifier,
     create: bool,
 ) -> Result<(), PgError> {
     tx.batch_execute(
@@ -262,7 +263,7 @@ pub async fn set_password(
     let row = format!(
         "{}\t{}\t{}\n",
         copy_text(role),
-        scram_verifier(password),
+        verifier.0.expose_secret(),
         if create { "t" } else { "f" }
     );
     let sink = tx
@@ -273,6 +274,22 @@ pub async fn set_password(
     sink.send(Bytes::from(row)).await.map_err(classify)?;
     sink.finish().await.map_err(classify)?;
     tx.batch_execute(SET_PASSWORD_BLOCK).await.map_err(classify)
+}
+
+/// The SCRAM-SHA-256 verifier of a new password: the only form of it the server receives.
+pub struct Verifier(SecretString);
+
+/// Starts computing the verifier of `password` on a blocking thread (4096 rounds of HMAC,
+/// about a millisecond), so that it is ready when a login started meanwhile is.
+pub fn verifier_of(password: &SecretString) -> impl Future<Output = Verifier> + use<> {
+    let password = password.clone();
+    let for_task = password.clone();
+    let task = tokio::task::spawn_blocking(move || scram_verifier(&for_task));
+    async move {
+        // The task fails only if the runtime is shutting down; then compute it here.
+        let text = task.await.unwrap_or_else(|_| scram_verifier(&password));
+        Verifier(SecretString::from(text))
+    }
 }
 
 /// A value as a field of `COPY`'s text format: backslash, tab, newline and carriage

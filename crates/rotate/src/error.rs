@@ -8,6 +8,7 @@ use rotor_core::{AwsError, CredentialsError};
 
 use crate::app_secret::AppSecretError;
 use crate::event::{EventError, Step};
+use crate::password::PasswordError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -98,6 +99,12 @@ pub enum RotateError {
         reason: String,
     },
 
+    #[error("secret {secret}: no new password could be made: {source}")]
+    Password {
+        secret: String,
+        source: PasswordError,
+    },
+
     #[error(transparent)]
     Login(Box<LoginFailure>),
 
@@ -160,6 +167,13 @@ impl RotateError {
         }
     }
 
+    pub fn password(secret: &str) -> impl FnOnce(PasswordError) -> RotateError + '_ {
+        move |source| RotateError::Password {
+            secret: secret.to_owned(),
+            source,
+        }
+    }
+
     pub fn invalid(secret: &str, problem: impl Into<String>) -> Self {
         RotateError::Invalid {
             secret: secret.to_owned(),
@@ -186,6 +200,7 @@ impl ErrorType for RotateError {
                 "Rotor.SecretFormat".into()
             }
             RotateError::Refused { what, .. } => format!("Rotor.Refused.{what}"),
+            RotateError::Password { .. } => "Rotor.Password".into(),
             RotateError::Login(f) => format!("Rotor.Postgres.Login.{}", f.source.kind.as_str()),
             RotateError::Database(f) => format!("Rotor.Postgres.{}", f.source.kind.as_str()),
             RotateError::Aws { source, .. } => format!("Rotor.Aws.{}", source.code),

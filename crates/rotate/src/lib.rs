@@ -10,8 +10,10 @@ pub use rotor_core::deadline;
 pub mod error;
 pub mod event;
 pub mod master;
+pub mod password;
 pub mod secret;
 pub mod steps;
+pub mod versions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -40,6 +42,8 @@ pub struct Context {
     pub calls: CallCounter,
     /// Every database login tried; each step logs how many it made.
     pub logins: AtomicU64,
+    /// The values of the rotation in progress, between its steps.
+    pub known: versions::KnownVersions,
 }
 
 impl Context {
@@ -56,6 +60,7 @@ impl Context {
             rds: rds_client(sdk, &calls),
             calls,
             logins: AtomicU64::new(0),
+            known: versions::KnownVersions::default(),
         }
     }
 

@@ -11,6 +11,7 @@ use rotor_core::SecretString;
 use rotor_core::error::AwsResultExt;
 
 use crate::error::RotateError;
+use crate::versions::Versioned;
 
 pub use rotor_core::secrets::{CURRENT, PENDING, PREVIOUS};
 
@@ -78,6 +79,30 @@ pub async fn value(
     Ok(stored.and_then(|v| v.text))
 }
 
+/// The AWSCURRENT value (of `version` when given) with the id of its version, which must
+/// exist.
+pub async fn current(
+    sm: &Client,
+    secret_id: &str,
+    version: Option<&str>,
+) -> Result<Versioned, RotateError> {
+    let stored = rotor_core::secrets::read_at(sm, secret_id, CURRENT, version)
+        .await
+        .map_err(RotateError::aws(secret_id))?;
+    match stored {
+        Some(rotor_core::secrets::StoredValue {
+            version_id: Some(version),
+            text: Some(text),
+            ..
+        }) => Ok(Versioned { version, text }),
+        _ => Err(RotateError::MissingValue {
+            secret: secret_id.to_owned(),
+            stage: CURRENT,
+            hint: "",
+        }),
+    }
+}
+
 /// The value at `stage`, which must exist.
 pub async fn required_value(
     sm: &Client,
@@ -138,30 +163,4 @@ pub async fn promote(
         .aws("UpdateSecretVersionStage")
         .map_err(RotateError::aws(secret_id))?;
     Ok(())
-}
-
-/// A new random password from Secrets Manager under the configured policy.
-pub async fn random_password(
-    sm: &Client,
-    secret_id: &str,
-    policy: &crate::config::PasswordPolicy,
-) -> Result<SecretString, RotateError> {
-    let out = sm
-        .get_random_password()
-        .password_length(policy.length)
-        .set_exclude_characters(
-            (!policy.exclude_characters.is_empty()).then(|| policy.exclude_characters.clone()),
-        )
-        .exclude_numbers(policy.exclude_numbers)
-        .exclude_punctuation(policy.exclude_punctuation)
-        .exclude_uppercase(policy.exclude_uppercase)
-        .exclude_lowercase(policy.exclude_lowercase)
-        .require_each_included_type(policy.require_each_included_type)
-        .send()
-        .await
-        .aws("GetRandomPassword")
-        .map_err(RotateError::aws(secret_id))?;
-    out.random_password
-        .map(SecretString::from)
-        .ok_or_else(|| RotateError::invalid(secret_id, "GetRandomPassword returned no password"))
 }

@@ -29,7 +29,10 @@ pub(super) async fn create(
     for key in keys {
         fresh.push((
             key.clone(),
-            secret::random_password(&ctx.secrets, id, &ctx.config.password).await?,
+            ctx.config
+                .password
+                .generate()
+                .map_err(RotateError::password(id))?,
         ));
     }
     let next = app_secret::next_value(current, &fresh);
@@ -42,6 +45,7 @@ pub(super) async fn create(
         &text,
     )
     .await?;
+    ctx.known.keep_pending(id, &event.token, &text);
     tracing::info!(outcome = "created", keys = %keys.join(","), "stored new app secret values as AWSPENDING");
     Ok(Outcome::Created)
 }

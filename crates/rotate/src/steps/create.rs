@@ -56,16 +56,22 @@ pub(super) async fn run(
     if already_created(pending) {
         return Ok(Outcome::AlreadyCreated);
     }
-    let password = secret::random_password(&ctx.secrets, id, &ctx.config.password).await?;
+    let password = ctx
+        .config
+        .password
+        .generate()
+        .map_err(RotateError::password(id))?;
     let next = next.with_password(password);
+    let text = next.to_json();
     secret::put_pending(
         &ctx.secrets,
         id,
         &event.token,
         event.rotation_token.as_deref(),
-        &next.to_json(),
+        &text,
     )
     .await?;
+    ctx.known.keep_pending(id, &event.token, &text);
     tracing::info!(
         outcome = "created",
         username = %next.username(),

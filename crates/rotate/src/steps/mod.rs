@@ -17,6 +17,7 @@ use crate::deadline::Deadline;
 use crate::error::RotateError;
 use crate::event::{RotationEvent, Step};
 use crate::secret::{self, CURRENT, PENDING};
+use crate::versions::Versioned;
 
 mod app_secret;
 mod create;
@@ -99,34 +100,53 @@ pub async fn run(
     let id = event.secret_id.as_str();
     if event.step == Step::FinishSecret {
         let info = secret::describe(&ctx.secrets, id).await?;
-        if let Some(outcome) = check_protocol(&info, id, &event.token)? {
-            return Ok(outcome);
-        }
-        return finish::run(ctx, &info, id, &event.token).await;
+        let outcome = match check_protocol(&info, id, &event.token)? {
+            Some(outcome) => outcome,
+            None => finish::run(ctx, &info, id, &event.token).await?,
+        };
+        ctx.known.forget();
+        return Ok(outcome);
     }
     // The reads the step needs, at once: none depends on another, and each is a round trip
-    // to Secrets Manager. The protocol is checked before either value is used. testSecret
-    // of a database secret needs only the pending value, so it decides the kind from that
-    // (a copy of AWSCURRENT with new credentials) and reads AWSCURRENT only for an app
-    // secret, whose previous values it checks.
+    // to Secrets Manager. Values an earlier step of this rotation read or stored on this
+    // instance are not read again (see `versions`). The protocol is checked before any
+    // value is used. testSecret of a database secret needs only the pending value, so it
+    // decides the kind from that (a copy of AWSCURRENT with new credentials) and reads
+    // AWSCURRENT only for an app secret, whose previous values it checks.
+    let known = ctx.known.get(id, &event.token);
     let needs_current = event.step != Step::TestSecret;
-    let read_current = || secret::required_value(&ctx.secrets, id, CURRENT, None);
     let (info, current, pending) = tokio::join!(
         secret::describe(&ctx.secrets, id),
         async {
-            if needs_current {
-                read_current().await.map(Some)
-            } else {
-                Ok(None)
+            match known.current {
+                _ if !needs_current => Ok(None),
+                Some(kept) => Ok(Some(kept)),
+                None => secret::current(&ctx.secrets, id, None).await.map(Some),
             }
         },
-        secret::value(&ctx.secrets, id, PENDING, Some(&event.token)),
+        async {
+            match known.pending {
+                Some(kept) => Ok(Some(kept)),
+                None => secret::value(&ctx.secrets, id, PENDING, Some(&event.token)).await,
+            }
+        },
     );
     let info = info?;
     if let Some(outcome) = check_protocol(&info, id, &event.token)? {
         return Ok(outcome);
     }
     let (current, pending) = (current?, pending?);
+    let current = match current {
+        Some(c) => Some(current_as_described(ctx, id, &info, c).await?),
+        None => None,
+    };
+    if let Some(current) = &current {
+        ctx.known.keep_current(id, &event.token, current);
+    }
+    if let Some(pending) = &pending {
+        ctx.known.keep_pending(id, &event.token, pending);
+    }
+    let current = current.map(|c| c.text);
     let pending = pending.as_ref();
     let (stage, text) = match &current {
         Some(current) => ("AWSCURRENT", current),
@@ -140,7 +160,16 @@ pub async fn run(
         (Kind::AppSecret(keys), step) => {
             let current = match current {
                 Some(_) => value,
-                None => json_object(id, "AWSCURRENT", &read_current().await?)?,
+                None => {
+                    let kept = ctx.known.get(id, &event.token).current;
+                    let current = match kept {
+                        Some(c) => current_as_described(ctx, id, &info, c).await?,
+                        None => {
+                            secret::current(&ctx.secrets, id, info.version_with(CURRENT)).await?
+                        }
+                    };
+                    json_object(id, "AWSCURRENT", &current.text)?
+                }
             };
             if step == Step::CreateSecret {
                 app_secret::create(ctx, event, &current, pending, &keys).await
@@ -159,6 +188,22 @@ pub async fn run(
             let pending = pending_db(id, pending)?;
             set::run(ctx, event, &current, &pending, deadline, alternating).await
         }
+    }
+}
+
+/// The AWSCURRENT value as DescribeSecret shows it: a value read or kept for another
+/// version (AWSCURRENT moved meanwhile) is replaced by the described version's.
+async fn current_as_described(
+    ctx: &Context,
+    id: &str,
+    info: &secret::SecretInfo,
+    value: Versioned,
+) -> Result<Versioned, RotateError> {
+    match info.version_with(CURRENT) {
+        Some(version) if version != value.version => {
+            secret::current(&ctx.secrets, id, Some(version)).await
+        }
+        _ => Ok(value),
     }
 }
 

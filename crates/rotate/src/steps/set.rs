@@ -110,6 +110,7 @@ async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
     // credentials log in), or the database may still hold the older password because
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
     let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
+    let verifier = database::verifier_of(c.pending.password());
     let mut attempts = Vec::new();
     let mut client = match try_login(c.ctx, c.deadline, c.id, &as_current).await? {
         Ok(client) => Some(client),
@@ -162,7 +163,7 @@ async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
         )
     };
     let tx = database::guarded(&mut client).await.map_err(failed)?;
-    database::set_password(&tx, user, c.pending.password(), false)
+    database::set_password(&tx, user, &verifier.await, false)
         .await
         .map_err(failed)?;
     tx.commit()
@@ -219,6 +220,7 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     // no working credentials at all. Both logins at once: neither depends on the other.
     let as_pending = Login::new(config, c.pending, Credential::Pending, c.id)?;
     let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
+    let verifier = database::verifier_of(c.pending.password());
     let (pending_login, current_login) = tokio::join!(
         try_login(c.ctx, c.deadline, c.id, &as_pending),
         try_login(c.ctx, c.deadline, c.id, &as_current)
@@ -280,7 +282,7 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     } else {
         "creating role"
     };
-    database::set_password(&tx, user, c.pending.password(), !exists)
+    database::set_password(&tx, user, &verifier.await, !exists)
         .await
         .map_err(failed(format!("{action} {user}")))?;
     let clone = format!("{base}{CLONE_SUFFIX}");

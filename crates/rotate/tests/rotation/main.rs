@@ -9,3 +9,4 @@ mod deputy;
 mod errors;
 mod hostile;
 mod single_user;
+mod warm;
