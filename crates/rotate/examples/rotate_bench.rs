@@ -30,11 +30,14 @@ use serde_json::{Value, json};
 const REGION: &str = "us-east-1";
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
-/// The targets: AWS's Python single-user sample took 126 ms for the four steps on this
-/// local world (medians of five), so 2.5 times faster is about 50 ms; 17 MB of peak memory;
-/// under 10,000,000 bytes for the deployed (arm64) binary, judged by `scripts/bench.sh
-/// --arm64`; and a login no slower than libpq's, measured here.
-const FOUR_STEPS_TARGET_MS: f64 = 50.0;
+/// The targets: the four steps at least 2.5 times faster than AWS's Python single-user
+/// sample, both called in-process on the same moto and PostgreSQL in the same run (when
+/// `scripts/python-sample.sh` has prepared the sample; otherwise against 50 ms, 2.5 times
+/// less than the 126 ms the sample once took here); 17 MB of peak memory; under 10,000,000
+/// bytes for the deployed (arm64) binary, judged by `scripts/bench.sh --arm64`; and a login
+/// no slower than libpq's, measured here.
+const SPEED_UP_TARGET: f64 = 2.5;
+const FOUR_STEPS_FALLBACK_TARGET_MS: f64 = 50.0;
 const PEAK_RSS_TARGET_MB: f64 = 17.0;
 
 #[tokio::main]
@@ -101,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let costs = step_costs(&function.log());
 
     let in_process = in_process_rotations(rounds).await?;
+    let sample = python_sample(rounds)?;
     let rotor_login = rotor_login_time(rounds.max(10)).await?;
     let libpq_login = libpq_login_time(rounds.max(10));
 
@@ -118,6 +122,15 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| "no log line".to_owned());
         let times = step_times.get_mut(step).context("step timed")?;
         println!("  {step:<13} {}; {cost}", summary(times));
+    }
+    match &sample {
+        Some(sample) => println!(
+            "AWS's Python single-user sample, its handler called in-process on the same moto \
+             and PostgreSQL: {sample}"
+        ),
+        None => {
+            println!("AWS's Python single-user sample: not prepared (./scripts/python-sample.sh)")
+        }
     }
     println!(
         "one login (TLS verify-full + SCRAM): rotor median {:.1} ms, libpq {}",
@@ -140,15 +153,27 @@ async fn main() -> anyhow::Result<()> {
     let in_function: u64 = costs.values().map(|c| c.elapsed_ms).sum();
     let median_in_process = ms(in_process_sorted[in_process_sorted.len() / 2]);
     println!("targets:");
-    verdict(
-        "four steps <= 50 ms (2.5x AWS's Python single-user sample)",
-        median_rotation <= FOUR_STEPS_TARGET_MS,
-        format!(
-            "median {median_rotation:.0} ms through the emulator, {median_in_process:.0} ms \
-             with the handler called in-process; the steps' medians inside the function add \
-             up to {in_function} ms"
-        ),
+    let figures = format!(
+        "median {median_in_process:.0} ms with the handler called in-process, \
+         {median_rotation:.0} ms through the emulator; the steps' medians inside the function \
+         add up to {in_function} ms"
     );
+    match &sample {
+        Some(sample) => verdict(
+            "four steps at least 2.5x faster than AWS's Python single-user sample",
+            median_in_process * SPEED_UP_TARGET <= sample.median_total(),
+            format!(
+                "{:.1}x: {figures}; the sample {:.0} ms",
+                sample.median_total() / median_in_process,
+                sample.median_total()
+            ),
+        ),
+        None => verdict(
+            "four steps <= 50 ms (2.5x faster than the sample's 126 ms measured once here)",
+            median_in_process <= FOUR_STEPS_FALLBACK_TARGET_MS,
+            figures,
+        ),
+    }
     if let Some(libpq) = libpq_login {
         verdict(
             "a login no slower than libpq's",
@@ -279,6 +304,80 @@ async fn in_process_rotations(rounds: usize) -> anyhow::Result<Vec<Duration>> {
         rotor_testkit::rotation::end(&sm, &arn, &token).await;
     }
     Ok(times)
+}
+
+/// Medians of the sample's rounds, in milliseconds: the four steps and each step.
+struct SampleTimes(BTreeMap<String, f64>);
+
+impl SampleTimes {
+    fn median_total(&self) -> f64 {
+        self.0.get("total").copied().unwrap_or(f64::NAN)
+    }
+}
+
+impl std::fmt::Display for SampleTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "median {:.0} ms (", self.median_total())?;
+        for (i, step) in STEPS.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                f,
+                "{sep}{step} {:.0}",
+                self.0.get(*step).copied().unwrap_or(f64::NAN)
+            )?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// AWS's Python single-user sample, when `scripts/python-sample.sh` has prepared it: its
+/// handler called in-process by `examples/python_sample/harness.py` against this run's moto
+/// and PostgreSQL, `rounds` rotations.
+fn python_sample(rounds: usize) -> anyhow::Result<Option<SampleTimes>> {
+    let root = rotor_testkit::workspace_root();
+    let dir = root.join("target/python-sample");
+    let python = dir.join("venv/bin/python");
+    if !python.exists() || !dir.join("lambda_function.py").exists() {
+        return Ok(None);
+    }
+    let pg = postgres();
+    let out = Command::new(&python)
+        .arg(root.join("crates/rotate/examples/python_sample/harness.py"))
+        .env("SAMPLE_DIR", &dir)
+        .env("CA", &pg.ca_file)
+        .env("SECRETS_MANAGER_ENDPOINT", &moto().endpoint)
+        .env("PGHOST", &pg.host)
+        .env("PGPORT", pg.port.to_string())
+        .env("ADMIN", &pg.admin_user)
+        .env("ADMIN_PASSWORD", pg.admin_password.expose_secret())
+        .env("ROUNDS", rounds.to_string())
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .context("run the Python sample")?;
+    ensure!(
+        out.status.success(),
+        "the Python sample failed ({}); its last lines:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let rounds: Vec<BTreeMap<String, f64>> =
+        serde_json::from_slice(&out.stdout).context("the harness's JSON")?;
+    let mut medians = BTreeMap::new();
+    for key in STEPS.iter().copied().chain(["total"]) {
+        let mut v: Vec<f64> = rounds.iter().filter_map(|r| r.get(key).copied()).collect();
+        v.sort_by(f64::total_cmp);
+        if let Some(m) = v.get(v.len() / 2) {
+            medians.insert(key.to_owned(), *m);
+        }
+    }
+    Ok(Some(SampleTimes(medians)))
 }
 
 /// The median time of one login by rotor's own code (the shared TLS connector, verify-full,
