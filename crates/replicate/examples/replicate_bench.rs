@@ -9,9 +9,16 @@
 //! `<seconds>` (default 60) is each invocation's time: the first sync is handed on through
 //! the queue, as the template's event source mapping would, until it completes.
 //!
-//! moto's DescribeParameters returns pages of 10 whatever MaxResults says; AWS's hold up
-//! to 50. The figures are printed as measured, and with the page-bound calls scaled to
-//! AWS's page size.
+//! Stock moto's DescribeParameters returns pages of 10 whatever MaxResults says; AWS's hold
+//! up to 50. The figures are printed as measured, and with the page-bound calls scaled to
+//! AWS's page size. With `ROTOR_MOTO_AWS_PAGES=1` the test kit starts moto through its
+//! launcher that pages DescribeParameters by MaxResults (50 here, as on AWS) and answers
+//! each page in time proportional to the page: then nothing is scaled (the two columns
+//! are equal) and 100,000 parameters run in reasonable time:
+//!
+//!     ROTOR_MOTO_AWS_PAGES=1 cargo run --release -p rotor-replicate --example replicate_bench -- 100000 300
+//!
+//! moto's memory (resident set and peak) is printed after each sync.
 
 mod support;
 
@@ -23,12 +30,14 @@ use aws_sdk_dynamodb::types::{
 };
 use lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use rotor_replicate::{Context, Report, handler};
+use rotor_testkit::measure::Memory;
 use rotor_testkit::moto;
 use serde_json::{Value, json};
 
 const REGIONS: u64 = 2;
-/// Page sizes: moto's DescribeParameters, and AWS's largest.
-const MOTO_PAGE: f64 = 10.0;
+/// Page sizes of DescribeParameters: stock moto's, and AWS's largest (which the sync asks
+/// for, and which moto started with `ROTOR_MOTO_AWS_PAGES=1` returns).
+const STOCK_MOTO_PAGE: f64 = 10.0;
 const AWS_PAGE: f64 = 50.0;
 
 #[tokio::main]
@@ -85,13 +94,27 @@ async fn main() -> anyhow::Result<()> {
         "created {count} source parameters in {:.1}s; each invocation has {seconds}s",
         started.elapsed().as_secs_f64()
     );
+    let page = if moto().aws_pages {
+        println!(
+            "moto pages DescribeParameters by MaxResults ({AWS_PAGE} here, as AWS does): \
+             the \"AWS p·r\" column is the measured one, nothing is scaled"
+        );
+        AWS_PAGE
+    } else {
+        println!(
+            "stock moto pages DescribeParameters by {STOCK_MOTO_PAGE} whatever MaxResults says: \
+             the \"AWS p·r\" column scales its calls to AWS's {AWS_PAGE} a page \
+             (set ROTOR_MOTO_AWS_PAGES=1 to measure them instead)"
+        );
+        STOCK_MOTO_PAGE
+    };
 
     let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     let budget = Duration::from_secs(seconds);
     let first = sync(&ctx, &sqs, &queue, &schedule, budget).await?;
-    print("first full sync", &first, count as u64);
+    print("first full sync", &first, count as u64, page);
     let second = sync(&ctx, &sqs, &queue, &schedule, budget).await?;
-    print("no-change sync", &second, count as u64);
+    print("no-change sync", &second, count as u64, page);
     Ok(())
 }
 
@@ -135,7 +158,7 @@ async fn sync(
     })
 }
 
-fn print(label: &str, sync: &Sync, params: u64) {
+fn print(label: &str, sync: &Sync, params: u64, page: f64) {
     let mut calls = BTreeMap::new();
     let (mut copied, mut updated, mut unchanged, mut failed, mut writes) = (0, 0, 0, 0, 0);
     for r in &sync.parts {
@@ -156,7 +179,8 @@ fn print(label: &str, sync: &Sync, params: u64) {
         sync.parts.len(),
         sync.parts.len() - 1
     );
-    print_calls(&calls, params);
+    print_calls(&calls, params, page);
+    println!("  moto: {}", Memory::of(moto().pid));
 }
 
 async fn run(ctx: &Context, event: Value, budget: Duration) -> anyhow::Result<Report> {
@@ -170,12 +194,12 @@ async fn run(ctx: &Context, event: Value, budget: Duration) -> anyhow::Result<Re
 }
 
 /// Calls by operation, per parameter per target region, as measured on moto and with
-/// DescribeParameters' pages at AWS's size.
-fn print_calls(calls: &BTreeMap<String, u64>, params: u64) {
+/// DescribeParameters' pages (`page` items on this moto) at AWS's size.
+fn print_calls(calls: &BTreeMap<String, u64>, params: u64, page: f64) {
     let per = |n: f64| n / (params * REGIONS) as f64;
     let aws = |op: &str, n: u64| {
         if op == "DescribeParameters" {
-            n as f64 * MOTO_PAGE / AWS_PAGE
+            n as f64 * page / AWS_PAGE
         } else {
             n as f64
         }

@@ -1,5 +1,5 @@
-//! Figures for the benchmarks and load runs: this process's memory, and percentiles of
-//! timings.
+//! Figures for the benchmarks and load runs: this process's memory (or another's, such as
+//! moto's), and percentiles of timings.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,7 +14,16 @@ pub struct Memory {
 
 impl Memory {
     pub fn now() -> Self {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Self::read("/proc/self/status")
+    }
+
+    /// The same figures for another process (zero once it is gone).
+    pub fn of(pid: u32) -> Self {
+        Self::read(&format!("/proc/{pid}/status"))
+    }
+
+    fn read(path: &str) -> Self {
+        let status = std::fs::read_to_string(path).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()

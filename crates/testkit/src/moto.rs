@@ -1,5 +1,10 @@
 //! moto's standalone server, from the project's virtualenv, on a free loopback port.
 //! One server answers for every region (the region comes from the request signature).
+//!
+//! With `ROTOR_MOTO_AWS_PAGES=1` (benchmarks at scale) the server is started through
+//! `crates/testkit/moto/aws_pages.py`: the same moto, with `DescribeParameters` paged by
+//! `MaxResults` (up to 50, as AWS pages it) and each page costing time in proportion to the
+//! page rather than to the region's parameter count. The tests keep stock moto.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -14,11 +19,18 @@ use crate::process::{free_port, spawn_tied};
 /// moto's account id.
 pub const ACCOUNT_ID: &str = "123456789012";
 
+/// The variable that selects the AWS-paged launcher (value `1`).
+pub const AWS_PAGES_VAR: &str = "ROTOR_MOTO_AWS_PAGES";
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {
     pub endpoint: String,
     pub log_file: PathBuf,
+    /// The server's process id (for its memory figures).
+    pub pid: u32,
+    /// Whether it runs with AWS's `DescribeParameters` pages (see the module's note).
+    pub aws_pages: bool,
 }
 
 /// The moto server of this test binary, started on first use.
@@ -39,12 +51,20 @@ fn start() -> Moto {
     let log_file = dir.join("moto.log");
     let log = std::fs::File::create(&log_file).expect("create moto log");
     let port = free_port();
-    let mut cmd = Command::new(&server);
+    let aws_pages = std::env::var(AWS_PAGES_VAR).is_ok_and(|v| v == "1");
+    let mut cmd = if aws_pages {
+        let mut cmd = Command::new(root.join(".venv/bin/python"));
+        cmd.arg(root.join("crates/testkit/moto/aws_pages.py"));
+        cmd
+    } else {
+        Command::new(&server)
+    };
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone log handle"))
         .stderr(log);
     let mut child = spawn_tied(cmd, libc::SIGTERM).expect("start moto_server");
+    let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -64,6 +84,8 @@ fn start() -> Moto {
     Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
         log_file,
+        pid,
+        aws_pages,
     }
 }
 
