@@ -254,3 +254,44 @@ async fn without_a_queue_the_next_scheduled_sync_resumes_where_the_last_one_stop
     assert_eq!(sync_ids.len(), 1, "one sync, resumed: {sync_ids:?}");
     assert_eq!(puts, 2 * 100, "nothing written twice");
 }
+
+/// An SSM client on moto that counts its calls.
+async fn counted_ssm(region: &str) -> (aws_sdk_ssm::Client, rotor_core::aws_calls::CallCounter) {
+    let calls = rotor_core::aws_calls::CallCounter::new();
+    let sdk = moto().sdk_config(region).await;
+    let client = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&sdk)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    (client, calls)
+}
+
+#[tokio::test]
+async fn a_lookup_by_name_stops_once_every_name_is_found_and_pages_on_while_one_is_missing() {
+    use rotor_replicate::params::read::describe_names;
+    let n = Names::new();
+    let params = values(&n, 20);
+    put_many(WEST, params.clone()).await;
+    let names: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
+    let (ssm, calls) = counted_ssm(WEST).await;
+
+    // moto answers 10 a page, each full page with a NextToken: all 20 found in two pages,
+    // and the (empty) third is not asked for.
+    let found = describe_names(&ssm, &names).await.unwrap();
+    assert_eq!(found.len(), 20);
+    assert_eq!(calls.total(), 2, "{:?}", calls.snapshot());
+
+    // Twelve of fifteen exist: the pages are read to the end.
+    let mut some = names[..12].to_vec();
+    some.extend((0..3).map(|i| n.param(&format!("svc/missing{i}"))));
+    let before = calls.snapshot();
+    let found = describe_names(&ssm, &some).await.unwrap();
+    assert_eq!(found.len(), 12);
+    assert!(
+        rotor_core::aws_calls::CallCounter::count_of(
+            &calls.since(&before),
+            &["DescribeParameters"]
+        ) >= 2
+    );
+}

@@ -2,7 +2,7 @@
 //! 10 (GetParameters), tags one parameter at a time (ListTagsForResource, which has no
 //! batch form).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterStringFilter, ResourceTypeForTagging};
@@ -74,26 +74,46 @@ pub fn scope_filter(scope: &Scope) -> Result<Option<Vec<ParameterStringFilter>>,
 
 /// The metadata of the named parameters that exist: one filtered DescribeParameters
 /// call per [`PAGE`] names (`Name Equals` takes at most 50 values), more only if the
-/// service splits an answer into pages.
+/// service splits an answer into pages. `Name Equals` matches each name at most once, so
+/// once every name is found the rest of the pages can only be empty and are not read (a
+/// full page carries a NextToken whether or not anything follows).
 pub async fn describe_names(
     ssm: &Client,
     names: &[String],
 ) -> Result<HashMap<String, Meta>, ItemError> {
     let mut out = HashMap::new();
     for chunk in names.chunks(PAGE) {
+        let wanted: HashSet<&str> = chunk.iter().map(String::as_str).collect();
         let filter = ParameterStringFilter::builder()
             .key("Name")
             .option("Equals")
             .set_values(Some(chunk.to_vec()))
             .build()
             .map_err(ItemError::invalid("name filter"))?;
-        out.extend(
-            describe(ssm, Some(vec![filter]))
-                .await?
-                .into_iter()
-                .filter(|m| chunk.contains(&m.name))
-                .map(|m| (m.name.clone(), m)),
-        );
+        let mut pages = ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .max_results(PAGE as i32)
+            .into_paginator()
+            .send();
+        let mut found = 0;
+        while let Some(page) = pages.next().await {
+            for meta in page
+                .aws("DescribeParameters")?
+                .parameters()
+                .iter()
+                .map(Meta::from)
+            {
+                if wanted.contains(meta.name.as_str())
+                    && out.insert(meta.name.clone(), meta).is_none()
+                {
+                    found += 1;
+                }
+            }
+            if found == wanted.len() {
+                break;
+            }
+        }
     }
     Ok(out)
 }
