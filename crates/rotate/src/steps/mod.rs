@@ -137,7 +137,7 @@ pub async fn run(
     }
     let (current, pending) = (current?, pending?);
     let current = match current {
-        Some(c) => Some(current_as_described(ctx, id, &info, c).await?),
+        Some(c) => Some(current_as_described(ctx, id, &info, Some(c)).await?),
         None => None,
     };
     if let Some(current) = &current {
@@ -162,12 +162,7 @@ pub async fn run(
                 Some(_) => value,
                 None => {
                     let kept = ctx.known.get(id, &event.token).current;
-                    let current = match kept {
-                        Some(c) => current_as_described(ctx, id, &info, c).await?,
-                        None => {
-                            secret::current(&ctx.secrets, id, info.version_with(CURRENT)).await?
-                        }
-                    };
+                    let current = current_as_described(ctx, id, &info, kept).await?;
                     json_object(id, "AWSCURRENT", &current.text)?
                 }
             };
@@ -191,19 +186,19 @@ pub async fn run(
     }
 }
 
-/// The AWSCURRENT value as DescribeSecret shows it: a value read or kept for another
-/// version (AWSCURRENT moved meanwhile) is replaced by the described version's.
+/// The AWSCURRENT value as DescribeSecret shows it: `value` (read or kept) when it is of
+/// the described version, else that version's, read now (AWSCURRENT moved meanwhile, or
+/// nothing was read yet).
 async fn current_as_described(
     ctx: &Context,
     id: &str,
     info: &secret::SecretInfo,
-    value: Versioned,
+    value: Option<Versioned>,
 ) -> Result<Versioned, RotateError> {
-    match info.version_with(CURRENT) {
-        Some(version) if version != value.version => {
-            secret::current(&ctx.secrets, id, Some(version)).await
-        }
-        _ => Ok(value),
+    let described = info.version_with(CURRENT);
+    match value {
+        Some(value) if described.is_none_or(|v| v == value.version) => Ok(value),
+        _ => secret::current(&ctx.secrets, id, described).await,
     }
 }
 
