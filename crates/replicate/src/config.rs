@@ -26,6 +26,9 @@ pub struct Config {
     /// Whether a source on a customer managed key (not an alias) may be replicated under the
     /// AWS managed key of a region `kms_keys` names no key for. Off: such an item fails.
     pub allow_aws_managed_key: bool,
+    /// Remove the target-region replicas of a secret tagged `rotor:replicate=false`
+    /// (`REMOVE_OPTED_OUT_REPLICAS`); otherwise they are kept and reported.
+    pub remove_opted_out_replicas: bool,
     pub sns_topic_arn: Option<String>,
     pub dry_run: bool,
     /// Items worked on at the same time.
@@ -146,6 +149,7 @@ impl Config {
             target_regions,
             kms_keys,
             allow_aws_managed_key: s.bool("ALLOW_AWS_MANAGED_KEY", false)?,
+            remove_opted_out_replicas: s.bool("REMOVE_OPTED_OUT_REPLICAS", false)?,
             sns_topic_arn,
             dry_run: s.bool("DRY_RUN", false)?,
             concurrency,

@@ -421,6 +421,19 @@ async fn replicate_secret(ctx: &Context, rec: &Recorder, state: State) {
                         format!("the replica in {region} failed: {msg}"),
                     );
                 }
+                Need::Remove if !ctx.config.remove_opted_out_replicas => {
+                    return rec.failed(
+                        Kind::Secret,
+                        &state.name,
+                        region,
+                        format!(
+                            "the replica in {region} is kept: the secret is tagged \
+                             rotor:replicate=false, and removing replicas is off \
+                             (REMOVE_OPTED_OUT_REPLICAS; the template's \
+                             ReplicateRemoveOptedOutReplicas)"
+                        ),
+                    );
+                }
                 Need::Add => (Outcome::Copied, "replica-added"),
                 Need::Remove => (Outcome::Deleted, "replica-removed (rotor:replicate=false)"),
             };

@@ -286,7 +286,7 @@ async fn without_a_state_table_a_full_sync_reads_everything_and_converges_all_th
 #[tokio::test]
 async fn a_secret_tagged_not_to_replicate_loses_its_replicas_so_it_can_be_deleted() {
     let n = Names::new();
-    let ctx = n.context(&[]).await;
+    let ctx = n.context(&[("REMOVE_OPTED_OUT_REPLICAS", "true")]).await;
     let sm = moto().secrets(SOURCE).await;
     let name = n.secret("retired");
     replicated_secret(&name, &[WEST, EU]).await;
@@ -321,4 +321,45 @@ async fn a_secret_tagged_not_to_replicate_loses_its_replicas_so_it_can_be_delete
         .send()
         .await
         .expect("deletable now");
+}
+
+#[tokio::test]
+async fn without_the_setting_an_opted_out_secret_keeps_its_replicas_and_the_report_says_why() {
+    let n = Names::new();
+    let ctx = n.context(&[]).await;
+    let sm = moto().secrets(SOURCE).await;
+    let name = n.secret("kept");
+    replicated_secret(&name, &[WEST, EU]).await;
+    sm.tag_resource()
+        .secret_id(&name)
+        .tags(
+            SecretTag::builder()
+                .key("rotor:replicate")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The kept replicas are failures of the run: the invocation fails (the errors alarm)
+    // and says why.
+    let err = invoke(&ctx, full_sync())
+        .await
+        .expect_err("kept replicas fail the run")
+        .to_string();
+    assert!(
+        err.contains("2 item(s) failed")
+            && err.contains("is kept")
+            && err.contains("REMOVE_OPTED_OUT_REPLICAS"),
+        "{err}"
+    );
+    let replicas = sm
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap()
+        .replication_status()
+        .len();
+    assert_eq!(replicas, 2, "both replicas are still there");
 }
