@@ -13,7 +13,7 @@ use rotor_core::metrics::{MetricsConfig, check_namespace};
 use rotor_core::pg::ChannelBinding;
 use rotor_core::pg::SslMode;
 use rotor_core::{ExposeSecret, SecretString};
-use rotor_testkit::props::{Hidden, assert_no_secret, config, plain, secret};
+use rotor_testkit::props::{Hidden, assert_no_secret, config, damaged, plain, secret};
 use serde_json::{Map, Value, json};
 use tracing_subscriber::filter::LevelFilter;
 
@@ -102,28 +102,6 @@ fn credentials_object() -> impl Strategy<Value = (Map<String, Value>, String)> {
                 (map, password)
             },
         )
-}
-
-/// The same text broken the ways a hand-edited secret breaks: cut short, a character
-/// dropped or inserted, a quote or brace lost.
-fn damaged(text: String) -> impl Strategy<Value = String> {
-    let len = text.chars().count();
-    (
-        0..=len,
-        prop::sample::select(&['"', '}', '{', ',', ':', '\\', 'x'][..]),
-        0..3u8,
-    )
-        .prop_map(move |(at, c, how)| {
-            let chars: Vec<char> = text.chars().collect();
-            let (head, tail) = chars.split_at(at);
-            let head: String = head.iter().collect();
-            let tail: String = tail.iter().collect();
-            match how {
-                0 => head,
-                1 => format!("{head}{c}{tail}"),
-                _ => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
-            }
-        })
 }
 
 fn credentials_check(text: &str) -> Result<(), TestCaseError> {

@@ -294,17 +294,7 @@ async fn a_secret_tagged_not_to_replicate_loses_its_replicas_so_it_can_be_delete
         sm.delete_secret().secret_id(&name).send().await.is_err(),
         "a primary with replicas cannot be deleted"
     );
-    sm.tag_resource()
-        .secret_id(&name)
-        .tags(
-            SecretTag::builder()
-                .key("rotor:replicate")
-                .value("false")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    opt_out(&sm, &name).await;
     let report = invoke_ok(&ctx, full_sync()).await;
     assert_eq!(report.secrets.total.deleted, 2);
     assert!(
@@ -330,17 +320,7 @@ async fn without_the_setting_an_opted_out_secret_keeps_its_replicas_and_the_repo
     let sm = moto().secrets(SOURCE).await;
     let name = n.secret("kept");
     replicated_secret(&name, &[WEST, EU]).await;
-    sm.tag_resource()
-        .secret_id(&name)
-        .tags(
-            SecretTag::builder()
-                .key("rotor:replicate")
-                .value("false")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    opt_out(&sm, &name).await;
     // The kept replicas are failures of the run: the invocation fails (the errors alarm)
     // and says why.
     let err = invoke(&ctx, full_sync())
@@ -362,4 +342,19 @@ async fn without_the_setting_an_opted_out_secret_keeps_its_replicas_and_the_repo
         .replication_status()
         .len();
     assert_eq!(replicas, 2, "both replicas are still there");
+}
+
+/// Tags a secret `rotor:replicate=false`.
+async fn opt_out(sm: &aws_sdk_secretsmanager::Client, name: &str) {
+    sm.tag_resource()
+        .secret_id(name)
+        .tags(
+            SecretTag::builder()
+                .key("rotor:replicate")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }

@@ -1,7 +1,9 @@
-//! What the property tests of every crate share: the case count, and secret values made so
-//! that any part of one in an error or a `Debug` output can be recognised.
+//! What the property tests of every crate share: the case count, secret values made so
+//! that any part of one in an error or a `Debug` output can be recognised, and the
+//! generators of arbitrary and damaged JSON.
 
 use proptest::prelude::*;
+use serde_json::{Value, json};
 
 /// `PROPTEST_CASES` when set (proptest reads it), else 2,000 cases.
 pub fn config() -> ProptestConfig {
@@ -70,6 +72,49 @@ pub fn assert_no_secret(shown: &str) -> Result<(), TestCaseError> {
         );
     }
     Ok(())
+}
+
+/// Arbitrary JSON, any shape, any Unicode (marks excluded: no secret is asserted on it).
+/// Leaves are also drawn from `words` (values the parser looks for), object keys from
+/// `keys` (a pattern that names its field names besides any text).
+pub fn json_value(words: &'static str, keys: &'static str) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        plain("\\PC{0,12}").prop_map(Value::from),
+        words.prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((plain(keys), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+/// The same text broken the ways a hand-edited secret breaks: cut short, a character
+/// dropped or inserted, a quote or brace lost.
+pub fn damaged(text: String) -> impl Strategy<Value = String> {
+    let len = text.chars().count();
+    (
+        0..=len,
+        prop::sample::select(&['"', '}', '{', ',', ':', '\\', 'x'][..]),
+        0..3u8,
+    )
+        .prop_map(move |(at, c, how)| {
+            let chars: Vec<char> = text.chars().collect();
+            let (head, tail) = chars.split_at(at);
+            let head: String = head.iter().collect();
+            let tail: String = tail.iter().collect();
+            match how {
+                0 => head,
+                1 => format!("{head}{c}{tail}"),
+                _ => format!("{head}{}", tail.chars().skip(1).collect::<String>()),
+            }
+        })
 }
 
 /// A generated input that holds a secret value. Its `Debug` (what proptest prints and

@@ -5,13 +5,12 @@
 use rotor_core::SecretString;
 use serde_json::{Map, Value};
 
-use super::create::already_created;
+use super::create::{already_created, new_password, store_pending};
 use super::{Outcome, json_object, missing_pending};
 use crate::Context;
 use crate::app_secret;
 use crate::error::RotateError;
 use crate::event::RotationEvent;
-use crate::secret;
 
 /// createSecret: new values for `keys`, the old ones kept as `<key>_previous`.
 pub(super) async fn create(
@@ -27,25 +26,15 @@ pub(super) async fn create(
     }
     let mut fresh = Vec::with_capacity(keys.len());
     for key in keys {
-        fresh.push((
-            key.clone(),
-            ctx.config
-                .password
-                .generate()
-                .map_err(RotateError::password(id))?,
-        ));
+        fresh.push((key.clone(), new_password(ctx, id)?));
     }
     let next = app_secret::next_value(current, &fresh);
-    let text = SecretString::from(Value::Object(next).to_string());
-    secret::put_pending(
-        &ctx.secrets,
-        id,
-        &event.token,
-        event.rotation_token.as_deref(),
-        &text,
+    store_pending(
+        ctx,
+        event,
+        &SecretString::from(Value::Object(next).to_string()),
     )
     .await?;
-    ctx.known.keep_pending(id, &event.token, &text);
     tracing::info!(outcome = "created", keys = %keys.join(","), "stored new app secret values as AWSPENDING");
     Ok(Outcome::Created)
 }

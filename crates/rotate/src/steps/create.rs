@@ -56,28 +56,42 @@ pub(super) async fn run(
     if already_created(pending) {
         return Ok(Outcome::AlreadyCreated);
     }
-    let password = ctx
-        .config
-        .password
-        .generate()
-        .map_err(RotateError::password(id))?;
-    let next = next.with_password(password);
-    let text = next.to_json();
-    secret::put_pending(
-        &ctx.secrets,
-        id,
-        &event.token,
-        event.rotation_token.as_deref(),
-        &text,
-    )
-    .await?;
-    ctx.known.keep_pending(id, &event.token, &text);
+    let next = next.with_password(new_password(ctx, id)?);
+    store_pending(ctx, event, &next.to_json()).await?;
     tracing::info!(
         outcome = "created",
         username = %next.username(),
         "stored new credentials as AWSPENDING"
     );
     Ok(Outcome::Created)
+}
+
+/// A new password (or app key) under the configured policy.
+pub(super) fn new_password(ctx: &Context, secret: &str) -> Result<SecretString, RotateError> {
+    ctx.config
+        .password
+        .generate()
+        .map_err(RotateError::password(secret))
+}
+
+/// Stores `text` as the AWSPENDING version of the event's token, and keeps it for the
+/// rotation's next steps on this instance (only once it is stored).
+pub(super) async fn store_pending(
+    ctx: &Context,
+    event: &RotationEvent,
+    text: &SecretString,
+) -> Result<(), RotateError> {
+    let id = event.secret_id.as_str();
+    secret::put_pending(
+        &ctx.secrets,
+        id,
+        &event.token,
+        event.rotation_token.as_deref(),
+        text,
+    )
+    .await?;
+    ctx.known.keep_pending(id, &event.token, text);
+    Ok(())
 }
 
 /// createSecret's retry check: a value under the token means an earlier attempt stored
