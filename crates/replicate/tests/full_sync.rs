@@ -80,15 +80,7 @@ async fn full_sync_copies_everything_then_writes_nothing_then_only_what_changed(
     assert_eq!(second.secrets.total.unchanged, 40);
 
     let ssm = moto().ssm(SOURCE).await;
-    for (name, _) in &values[..5] {
-        ssm.put_parameter()
-            .name(name)
-            .value(format!("changed-{}", random_hex(4)))
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-    }
+    change_values(SOURCE, &values[..5]).await;
     for (name, _) in &values[5..10] {
         ssm.delete_parameter().name(name).send().await.unwrap();
     }

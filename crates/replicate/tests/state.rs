@@ -92,15 +92,7 @@ async fn only_what_changed_behind_the_state_is_read_in_full_and_written() {
     invoke_ok(&ctx, full_sync()).await;
 
     let ssm = moto().ssm(SOURCE).await;
-    for (name, _) in &params[..2] {
-        ssm.put_parameter()
-            .name(name)
-            .value(format!("changed-{}", random_hex(4)))
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-    }
+    change_values(SOURCE, &params[..2]).await;
     // Behind the function's back: a replica deleted, another overwritten.
     let (gone_west, edited_eu) = (&params[2].0, &params[3].0);
     moto()

@@ -22,10 +22,11 @@ use rotor_core::error::ErrorType;
 use rotor_sync_url::config::{PAIR_KEYS, SSLMODES};
 use rotor_sync_url::dsn::{self, CARRIED_PARAMETERS, UrlParts};
 use rotor_sync_url::{Config, SyncError, Trigger, event};
+use rotor_testkit::django::dj_database_url;
 use rotor_testkit::props::{
     Hidden, assert_no_secret, config, config_with, damaged, json_value, plain, secret,
 };
-use rotor_testkit::{postgres, random_hex, workspace_root};
+use rotor_testkit::{postgres, random_hex};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
@@ -461,39 +462,6 @@ fn psql_select_1(url: &SecretString) -> bool {
         .output()
         .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "1")
         .unwrap_or(false)
-}
-
-/// What Django's `dj-database-url` reads from each URL (stdin in, JSON out, so no URL
-/// shows in a process list or in this test's output).
-fn dj_database_url(urls: &[SecretString]) -> Vec<Value> {
-    let python = workspace_root().join(".venv/bin/python");
-    let script = "import json, sys, dj_database_url\n\
-                  out = []\n\
-                  for u in json.load(sys.stdin):\n\
-                  \x20   c = dj_database_url.parse(u)\n\
-                  \x20   out.append({k: c.get(k) for k in ('USER', 'PASSWORD', 'HOST', 'PORT', 'NAME')})\n\
-                  print(json.dumps(out))\n";
-    let mut child = Command::new(&python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run the virtualenv's python (./scripts/setup.sh installs it)");
-    let input: Vec<&str> = urls.iter().map(|u| u.expose_secret()).collect();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "dj-database-url failed (is it installed? ./scripts/setup.sh)"
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A sample of generated (user, password, database name): the role and the database are

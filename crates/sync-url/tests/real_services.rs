@@ -10,6 +10,7 @@ use rotor_core::config::Settings;
 use rotor_core::error::ErrorType;
 use rotor_core::{ExposeSecret, SecretString};
 use rotor_sync_url::{Action, Config, Context, Output, SyncError, handler};
+use rotor_testkit::django::dj_database_url;
 use rotor_testkit::{logs, moto, postgres, random_hex, unique, workspace_root};
 use serde_json::{Value, json};
 
@@ -192,45 +193,6 @@ async fn tokio_postgres_select_1(url: &SecretString) -> Result<()> {
     let one: i32 = client.query_one("select 1", &[]).await?.get(0);
     anyhow::ensure!(one == 1);
     Ok(())
-}
-
-/// What Django's `dj-database-url` reads from each URL (stdin in, JSON out, so no URL
-/// shows in a process list).
-fn dj_database_url(urls: &[SecretString]) -> Vec<Value> {
-    let python = workspace_root().join(".venv/bin/python");
-    let script = "import json, sys, dj_database_url\n\
-                  urls = json.load(sys.stdin)\n\
-                  out = []\n\
-                  for u in urls:\n\
-                  \x20   c = dj_database_url.parse(u)\n\
-                  \x20   out.append({k: c.get(k) for k in ('USER','PASSWORD','HOST','PORT','NAME','OPTIONS')})\n\
-                  print(json.dumps(out))\n";
-    let mut child = Command::new(&python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the virtualenv's python (./scripts/setup.sh installs it)");
-    let input: Vec<&str> = urls.iter().map(|u| u.expose_secret()).collect();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "dj-database-url failed (is it installed? ./scripts/setup.sh): {}",
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.contains("Error"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Asserts that no captured log line holds any of these values (never printing them):

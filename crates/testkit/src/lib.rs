@@ -5,6 +5,7 @@
 //! Tests ask for what they need (`moto()`, `postgres()`), create uniquely named
 //! resources with [`unique`], and so run in parallel against the same servers.
 
+pub mod django;
 pub mod fault;
 pub mod https;
 pub mod lambda;

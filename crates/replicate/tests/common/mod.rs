@@ -186,6 +186,20 @@ pub async fn put_many(region: &str, params: Vec<(String, String)>) {
         .await;
 }
 
+/// Gives each of `params` (name, value) a new value in `region`: a new version.
+pub async fn change_values(region: &str, params: &[(String, String)]) {
+    let ssm = moto().ssm(region).await;
+    for (name, _) in params {
+        ssm.put_parameter()
+            .name(name)
+            .value(format!("changed-{}", rotor_testkit::random_hex(4)))
+            .overwrite(true)
+            .send()
+            .await
+            .expect("PutParameter");
+    }
+}
+
 pub async fn tag(region: &str, name: &str, key: &str, value: &str) {
     moto()
         .ssm(region)
