@@ -11,7 +11,7 @@ use rotor_core::DbCredentials;
 use rotor_core::SecretString;
 use rotor_core::pg::{FailureKind, PgError, SslMode, Target, Tls, scram_verifier};
 use secrecy::ExposeSecret;
-use tokio_postgres::{Client, SimpleQueryMessage, Transaction};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::Context;
 use crate::config::Config;
@@ -191,7 +191,8 @@ pub fn login_error(
     }))
 }
 
-/// Opens a transaction in which every unqualified name resolves in `pg_catalog` only.
+/// The first statements of every transaction rotor runs: every unqualified name resolves
+/// in `pg_catalog` only.
 ///
 /// rotor runs statements in databases other teams own. A function or operator planted in a
 /// schema the caller can write (`public.format(text, text, text)`, say) beats
@@ -200,12 +201,16 @@ pub fn login_error(
 /// is schema-qualified (`pg_catalog.format`, `OPERATOR(pg_catalog.=)`), and the search path
 /// is pinned as well, for anything a qualified call resolves internally. `pg_temp` is
 /// named last so it is never searched first, and functions are never looked up in it.
-pub async fn guarded(client: &mut Client) -> Result<Transaction<'_>, PgError> {
-    let tx = client.transaction().await.map_err(classify)?;
-    tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
-        .await
-        .map_err(classify)?;
-    Ok(tx)
+///
+/// A transaction is ended only by `COMMIT` in the same batch as its last statements. One
+/// that is not (an error, a refusal) is rolled back by the server when the step drops the
+/// connection: rotor never uses a connection for more than one step.
+const BEGIN_GUARDED: &str = "BEGIN; SET LOCAL search_path = pg_catalog, pg_temp";
+
+/// Opens a guarded transaction (see [`BEGIN_GUARDED`]) for the statements that follow on
+/// this connection.
+pub async fn begin_guarded(client: &Client) -> Result<(), PgError> {
+    client.batch_execute(BEGIN_GUARDED).await.map_err(classify)
 }
 
 fn classify(e: tokio_postgres::Error) -> PgError {
@@ -237,8 +242,25 @@ EXCEPTION WHEN OTHERS THEN
 END
 $rotor$";
 
-/// Sets `role`'s password (creating the role with LOGIN when `create` is true), inside a
-/// [`guarded`] transaction.
+/// The table the verifier travels to, for the session only. Not `ON COMMIT DROP`: the
+/// session ends with the step (dropping it), and a drop at commit costs a catalog change.
+const CREATE_PASSWORD_TABLE: &str = "CREATE TEMPORARY TABLE rotor_password \
+     (role pg_catalog.text, verifier pg_catalog.text, create_role pg_catalog.bool)";
+
+/// A password change: `role`'s new verifier, whether to create the role (with LOGIN), and
+/// what else to run in the same transaction once it is set.
+pub struct PasswordChange<'a> {
+    pub role: &'a str,
+    pub verifier: &'a Verifier,
+    pub create: bool,
+    /// Statements run after the password is set, before the commit.
+    pub then: Vec<String>,
+}
+
+/// Sets a role's password and commits, in a guarded transaction: the one
+/// [`begin_guarded`] opened on this connection when `in_transaction`, else a new one.
+/// Three round trips: the table with the COPY prepared, the COPY, the change with its
+/// commit.
 ///
 /// Only a SCRAM-SHA-256 verifier computed here reaches the server, so the clear text is
 /// never in the server's logs or `pg_stat_activity`. `ALTER ROLE` takes no bind
@@ -248,46 +270,69 @@ $rotor$";
 /// fixed `DO` block quotes them server-side with `format('%I', '%L')`. Neither the
 /// statements the server logs nor those the driver logs hold the verifier.
 pub async fn set_password(
-    tx: &Transaction<'_>,
-    role: &str,
-    verifier: &Verifier,
-    create: bool,
+    client: &Client,
+    change: PasswordChange<'_>,
+    in_transaction: bool,
 ) -> Result<(), PgError> {
-    tx.batch_execute(
-        "CREATE TEMPORARY TABLE rotor_password \
-         (role pg_catalog.text, verifier pg_catalog.text, create_role pg_catalog.bool) \
-         ON COMMIT DROP",
-    )
-    .await
-    .map_err(classify)?;
+    let open = if in_transaction {
+        CREATE_PASSWORD_TABLE.to_owned()
+    } else {
+        format!("{BEGIN_GUARDED}; {CREATE_PASSWORD_TABLE}")
+    };
+    // The COPY is prepared in the same flight (pipelined): a COPY's table is looked up
+    // when it runs, not when it is prepared.
+    let (opened, copy) = tokio::join!(
+        client.batch_execute(&open),
+        client.prepare("COPY pg_temp.rotor_password FROM STDIN")
+    );
+    opened.map_err(classify)?;
+    let copy = copy.map_err(classify)?;
     let row = format!(
         "{}\t{}\t{}\n",
-        copy_text(role),
-        verifier.0.expose_secret(),
-        if create { "t" } else { "f" }
+        copy_text(change.role),
+        change.verifier.0.expose_secret(),
+        if change.create { "t" } else { "f" }
     );
-    let sink = tx
-        .copy_in::<_, Bytes>("COPY pg_temp.rotor_password FROM STDIN")
-        .await
-        .map_err(classify)?;
+    let sink = client.copy_in::<_, Bytes>(&copy).await.map_err(classify)?;
     futures::pin_mut!(sink);
     sink.send(Bytes::from(row)).await.map_err(classify)?;
     sink.finish().await.map_err(classify)?;
-    tx.batch_execute(SET_PASSWORD_BLOCK).await.map_err(classify)
+    let mut finish = vec![SET_PASSWORD_BLOCK.to_owned()];
+    finish.extend(change.then);
+    finish.push("COMMIT".to_owned());
+    client
+        .batch_execute(&finish.join(";\n"))
+        .await
+        .map_err(classify)
 }
 
 /// The SCRAM-SHA-256 verifier of a new password: the only form of it the server receives.
 pub struct Verifier(SecretString);
 
-/// Starts computing the verifier of `password` on a blocking thread (4096 rounds of HMAC,
-/// about a millisecond), so that it is ready when a login started meanwhile is.
-pub fn verifier_of(password: &SecretString) -> impl Future<Output = Verifier> + use<> {
-    let password = password.clone();
-    let for_task = password.clone();
-    let task = tokio::task::spawn_blocking(move || scram_verifier(&for_task));
-    async move {
-        // The task fails only if the runtime is shutting down; then compute it here.
-        let text = task.await.unwrap_or_else(|_| scram_verifier(&password));
+/// The verifier of a new password, being computed on a blocking thread (4096 rounds of
+/// HMAC, about a millisecond) while the step does its round trips.
+pub struct VerifierTask {
+    password: SecretString,
+    task: tokio::task::JoinHandle<String>,
+}
+
+impl VerifierTask {
+    /// Starts computing the verifier of `password`.
+    pub fn start(password: &SecretString) -> Self {
+        let for_task = password.clone();
+        VerifierTask {
+            password: password.clone(),
+            task: tokio::task::spawn_blocking(move || scram_verifier(&for_task)),
+        }
+    }
+
+    /// The verifier, once computed. The task fails only if the runtime is shutting down;
+    /// then it is computed here.
+    pub async fn ready(self) -> Verifier {
+        let text = match self.task.await {
+            Ok(text) => text,
+            Err(_) => scram_verifier(&self.password),
+        };
         Verifier(SecretString::from(text))
     }
 }
@@ -366,8 +411,8 @@ impl RoleInfo {
 }
 
 /// The role's attributes and powerful memberships, or `None` when it does not exist.
-pub async fn role_info(tx: &Transaction<'_>, role: &str) -> Result<Option<RoleInfo>, PgError> {
-    let row = tx
+pub async fn role_info(client: &Client, role: &str) -> Result<Option<RoleInfo>, PgError> {
+    let row = client
         .query_opt(
             "SELECT r.rolname OPERATOR(pg_catalog.=) session_user, r.rolsuper, \
              r.rolcreaterole, r.rolreplication, r.rolbypassrls, \
@@ -395,33 +440,23 @@ pub async fn role_info(tx: &Transaction<'_>, role: &str) -> Result<Option<RoleIn
 
 /// `GRANT <member_of> TO <role>`: `role` gets `member_of`'s privileges. Repeating it is
 /// harmless (PostgreSQL only notes that the membership exists).
-pub async fn grant_membership(
-    tx: &Transaction<'_>,
-    member_of: &str,
-    role: &str,
-) -> Result<(), PgError> {
-    let sql = format!(
+pub fn grant_membership(member_of: &str, role: &str) -> String {
+    format!(
         "GRANT {} TO {}",
         rotor_core::pg::quote_ident(member_of),
         rotor_core::pg::quote_ident(role)
-    );
-    tx.batch_execute(&sql).await.map_err(classify)
+    )
 }
 
 /// `ALTER ROLE <role> SET role = <acts_as>`: every session of `role` starts as
 /// `acts_as` (a role it is a member of), so the objects it creates belong to `acts_as`.
 /// Repeating it is harmless.
-pub async fn set_session_role(
-    tx: &Transaction<'_>,
-    role: &str,
-    acts_as: &str,
-) -> Result<(), PgError> {
-    let sql = format!(
+pub fn set_session_role(role: &str, acts_as: &str) -> String {
+    format!(
         "ALTER ROLE {} SET role = {}",
         rotor_core::pg::quote_ident(role),
         rotor_core::pg::quote_ident(acts_as)
-    );
-    tx.batch_execute(&sql).await.map_err(classify)
+    )
 }
 
 /// A query proving the session works, returning the user it runs as. `current_user` is
@@ -429,9 +464,7 @@ pub async fn set_session_role(
 /// same, as every transaction of rotor's does.
 pub async fn check_session(client: &Client) -> Result<String, PgError> {
     let messages = client
-        .simple_query(
-            "BEGIN; SET LOCAL search_path = pg_catalog, pg_temp; SELECT current_user; COMMIT",
-        )
+        .simple_query(&format!("{BEGIN_GUARDED}; SELECT current_user; COMMIT"))
         .await
         .map_err(classify)?;
     messages

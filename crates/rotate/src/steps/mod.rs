@@ -21,6 +21,7 @@ use crate::versions::Versioned;
 
 mod app_secret;
 mod create;
+mod early;
 mod finish;
 mod protocol;
 mod set;
@@ -112,24 +113,26 @@ pub async fn run(
     // instance are not read again (see `versions`). The protocol is checked before any
     // value is used. testSecret of a database secret needs only the pending value, so it
     // decides the kind from that (a copy of AWSCURRENT with new credentials) and reads
-    // AWSCURRENT only for an app secret, whose previous values it checks.
+    // AWSCURRENT only for an app secret, whose previous values it checks. With values
+    // kept, the step's first login begins at once too (see `early`).
     let known = ctx.known.get(id, &event.token);
     let needs_current = event.step != Step::TestSecret;
-    let (info, current, pending) = tokio::join!(
+    let (info, current, pending, early) = tokio::join!(
         secret::describe(&ctx.secrets, id),
         async {
-            match known.current {
+            match known.current.clone() {
                 _ if !needs_current => Ok(None),
                 Some(kept) => Ok(Some(kept)),
                 None => secret::current(&ctx.secrets, id, None).await.map(Some),
             }
         },
         async {
-            match known.pending {
+            match known.pending.clone() {
                 Some(kept) => Ok(Some(kept)),
                 None => secret::value(&ctx.secrets, id, PENDING, Some(&event.token)).await,
             }
         },
+        early::login(ctx, event, &known, deadline),
     );
     let info = info?;
     if let Some(outcome) = check_protocol(&info, id, &event.token)? {
@@ -140,6 +143,7 @@ pub async fn run(
         Some(c) => Some(current_as_described(ctx, id, &info, Some(c)).await?),
         None => None,
     };
+    let early = early::Begun::of(early, current.as_ref().map(|c| c.version.as_str()));
     if let Some(current) = &current {
         ctx.known.keep_current(id, &event.token, current);
     }
@@ -172,7 +176,9 @@ pub async fn run(
                 app_secret::check(id, &current, pending, &keys)
             }
         }
-        (_, Step::TestSecret) => test::run(ctx, event, &pending_db(id, pending)?, deadline).await,
+        (_, Step::TestSecret) => {
+            test::run(ctx, event, &pending_db(id, pending)?, deadline, early).await
+        }
         (kind, step) => {
             let current = db_credentials(id, "AWSCURRENT", value)?;
             check_engine(id, &current)?;
@@ -181,7 +187,7 @@ pub async fn run(
                 return create::run(ctx, event, &current, pending, alternating).await;
             }
             let pending = pending_db(id, pending)?;
-            set::run(ctx, event, &current, &pending, deadline, alternating).await
+            set::run(ctx, event, &current, &pending, deadline, alternating, early).await
         }
     }
 }

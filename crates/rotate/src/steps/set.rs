@@ -7,9 +7,12 @@ use rotor_core::DbCredentials;
 use rotor_core::pg::{FailureKind, PgError};
 
 use super::create::{CLONE_SUFFIX, alternate_username, base_username};
+use super::early::Begun;
 use super::{Outcome, format_error, read_db};
 use crate::Context;
-use crate::database::{self, Credential, Login, login_error, try_login};
+use crate::database::{
+    self, Credential, Login, PasswordChange, VerifierTask, login_error, try_login,
+};
 use crate::deadline::Deadline;
 use crate::error::RotateError;
 use crate::event::RotationEvent;
@@ -67,6 +70,7 @@ pub(super) async fn run(
     pending: &DbCredentials,
     deadline: &Deadline,
     alternating: bool,
+    early: Begun,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     if alternating {
@@ -98,11 +102,12 @@ pub(super) async fn run(
     if alternating {
         alternating_users(change).await
     } else {
-        single_user(change).await
+        single_user(change, early).await
     }
 }
 
-async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
+/// `early`: what was begun beside DescribeSecret (see `early`).
+async fn single_user(c: Change<'_>, early: Begun) -> Result<Outcome, RotateError> {
     let config = &c.ctx.config;
 
     // One login on the common path: AWSCURRENT logs in until the password changes. When it
@@ -110,9 +115,15 @@ async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
     // credentials log in), or the database may still hold the older password because
     // AWSCURRENT changed without it (a manual PutSecretValue, a restored database).
     let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
-    let verifier = database::verifier_of(c.pending.password());
+    let verifier = early
+        .verifier
+        .unwrap_or_else(|| VerifierTask::start(c.pending.password()));
     let mut attempts = Vec::new();
-    let mut client = match try_login(c.ctx, c.deadline, c.id, &as_current).await? {
+    let first = match early.login {
+        Some(begun) => begun,
+        None => try_login(c.ctx, c.deadline, c.id, &as_current).await?,
+    };
+    let mut client = match first {
         Ok(client) => Some(client),
         // Only a refused password is worth another credential: a server that cannot be
         // reached or trusted will not be reached or trusted with other credentials.
@@ -150,25 +161,26 @@ async fn single_user(c: Change<'_>) -> Result<Outcome, RotateError> {
             None => {}
         }
     }
-    let Some(mut client) = client else {
+    let Some(client) = client else {
         return Err(login_error(c.id, &as_current, attempts));
     };
     let user = c.pending.username();
-    let failed = |source| {
-        db_error(
-            c.id,
-            c.pending,
-            format!("changing the password of role {user}"),
-            source,
-        )
+    let change = PasswordChange {
+        role: user,
+        verifier: &verifier.ready().await,
+        create: false,
+        then: Vec::new(),
     };
-    let tx = database::guarded(&mut client).await.map_err(failed)?;
-    database::set_password(&tx, user, &verifier.await, false)
+    database::set_password(&client, change, false)
         .await
-        .map_err(failed)?;
-    tx.commit()
-        .await
-        .map_err(|e| failed(PgError::classify(&e)))?;
+        .map_err(|source| {
+            db_error(
+                c.id,
+                c.pending,
+                format!("changing the password of role {user}"),
+                source,
+            )
+        })?;
     tracing::info!(outcome = "password-set", username = %user, "password changed");
     Ok(Outcome::PasswordSet)
 }
@@ -220,7 +232,7 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     // no working credentials at all. Both logins at once: neither depends on the other.
     let as_pending = Login::new(config, c.pending, Credential::Pending, c.id)?;
     let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
-    let verifier = database::verifier_of(c.pending.password());
+    let verifier = VerifierTask::start(c.pending.password());
     let (pending_login, current_login) = tokio::join!(
         try_login(c.ctx, c.deadline, c.id, &as_pending),
         try_login(c.ctx, c.deadline, c.id, &as_current)
@@ -240,7 +252,7 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     // cluster-wide, and a database an application team owns may hold settings and objects
     // planted for whoever logs in next.
     let as_master = Login::new(config, &master, Credential::Master, &master_arn)?;
-    let mut client = match try_login(c.ctx, c.deadline, c.id, &as_master).await? {
+    let client = match try_login(c.ctx, c.deadline, c.id, &as_master).await? {
         Ok(c) => c,
         Err(e) => {
             return Err(login_error(
@@ -252,16 +264,16 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     };
     let on_master = &master;
     let failed = |action: String| move |source| db_error(c.id, on_master, action, source);
-    let tx = database::guarded(&mut client)
+    database::begin_guarded(&client)
         .await
         .map_err(failed(format!("starting the change of role {user}")))?;
-    let target = database::role_info(&tx, user)
+    let target = database::role_info(&client, user)
         .await
         .map_err(failed(format!("looking up role {user}")))?;
     let base_role = if base == user {
         target.clone()
     } else {
-        database::role_info(&tx, base)
+        database::role_info(&client, base)
             .await
             .map_err(failed(format!("looking up role {base}")))?
     };
@@ -277,28 +289,35 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
         }
     }
     let exists = target.is_some();
-    let action = if exists {
-        "changing the password of role"
-    } else {
-        "creating role"
-    };
-    database::set_password(&tx, user, &verifier.await, !exists)
-        .await
-        .map_err(failed(format!("{action} {user}")))?;
     let clone = format!("{base}{CLONE_SUFFIX}");
-    database::grant_membership(&tx, base, &clone)
-        .await
-        .map_err(failed(format!("granting {base} to {clone}")))?;
+    let mut then = vec![database::grant_membership(base, &clone)];
     // Objects the clone creates would otherwise be its own, and the base user could not
     // alter or drop them after the next rotation. Re-asserted each rotation.
     if config.clone_set_role {
-        database::set_session_role(&tx, &clone, base)
-            .await
-            .map_err(failed(format!("making {clone}'s sessions act as {base}")))?;
+        then.push(database::set_session_role(&clone, base));
     }
-    tx.commit()
+    let action = format!(
+        "{} {user} and granting {base} to {clone}{}",
+        if exists {
+            "changing the password of role"
+        } else {
+            "creating role"
+        },
+        if config.clone_set_role {
+            format!(", whose sessions act as {base}")
+        } else {
+            String::new()
+        }
+    );
+    let change = PasswordChange {
+        role: user,
+        verifier: &verifier.ready().await,
+        create: !exists,
+        then,
+    };
+    database::set_password(&client, change, true)
         .await
-        .map_err(|e| failed(format!("{action} {user}"))(PgError::classify(&e)))?;
+        .map_err(failed(action))?;
     tracing::info!(
         outcome = "password-set",
         username = %user,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rotor_core::DbCredentials;
 
 use super::Outcome;
+use super::early::Begun;
 use crate::Context;
 use crate::database::{self, Credential, Login, login_error, try_login};
 use crate::deadline::Deadline;
@@ -17,14 +18,20 @@ pub(super) async fn run(
     event: &RotationEvent,
     pending: &DbCredentials,
     deadline: &Deadline,
+    early: Begun,
 ) -> Result<Outcome, RotateError> {
     let id = event.secret_id.as_str();
     let config = &ctx.config;
     let login = Login::new(config, pending, Credential::Pending, id)?;
+    let mut first = early.login;
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
-        let failure = match try_login(ctx, deadline, id, &login).await? {
+        let attempt = match first.take() {
+            Some(begun) => begun,
+            None => try_login(ctx, deadline, id, &login).await?,
+        };
+        let failure = match attempt {
             Ok(client) => match database::check_session(&client).await {
                 Ok(user) => {
                     tracing::info!(outcome = "tested", session_user = %user, "the pending credentials work");

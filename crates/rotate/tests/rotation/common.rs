@@ -15,13 +15,24 @@ pub const REGION: &str = "us-east-1";
 
 /// A rotation context pointed at moto, trusting the test server's CA, with `extra` settings.
 pub async fn context(extra: &[(&str, &str)]) -> Context {
+    context_at(&moto().endpoint, extra).await
+}
+
+/// [`context`], with AWS calls going to `endpoint` (a proxy in front of moto).
+pub async fn context_at(endpoint: &str, extra: &[(&str, &str)]) -> Context {
     rotor_testkit::logs::capture();
     let ca = postgres().ca_file.to_string_lossy().into_owned();
     let mut pairs: Vec<(&str, &str)> = vec![("PG_SSLROOTCERT", &ca), ("PG_CONNECT_TIMEOUT", "3")];
     pairs.extend_from_slice(extra);
     let config = rotor_rotate::Config::from_settings(&Settings::from_pairs(&pairs))
         .expect("test settings are valid");
-    Context::new(&moto().sdk_config(REGION).await, config)
+    let sdk = moto()
+        .sdk_config(REGION)
+        .await
+        .to_builder()
+        .endpoint_url(endpoint)
+        .build();
+    Context::new(&sdk, config)
 }
 
 pub async fn sm() -> aws_sdk_secretsmanager::Client {

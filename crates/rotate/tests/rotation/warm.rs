@@ -1,9 +1,15 @@
 //! A warm instance between the steps of one rotation: what createSecret read and stored is
-//! not read again, and nothing kept is used once the secret's stages say otherwise.
+//! not read again, the first login begins beside DescribeSecret, and nothing kept is used,
+//! and nothing changes, once the secret's stages say otherwise.
+
+use std::time::{Duration, Instant};
 
 use rotor_core::ExposeSecret;
 use rotor_core::aws_calls::Counts;
+use rotor_core::error::ErrorType;
 use rotor_rotate::{Context, Step};
+use rotor_testkit::fault::{Fault, Kind, Proxy, When};
+use rotor_testkit::{moto, postgres};
 use serde_json::json;
 
 use crate::common::*;
@@ -116,5 +122,127 @@ async fn a_kept_awscurrent_value_is_not_used_once_awscurrent_moved() {
     assert!(
         can_login(&user.name, &pending).await,
         "the pending password is set"
+    );
+}
+
+/// The sessions `user` has open on the test server, and its password verifier, as the
+/// server's administrator sees them.
+async fn sessions_and_verifier(user: &str) -> (i64, String) {
+    let row = postgres()
+        .admin()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE usename = $1), \
+                    (SELECT rolpassword FROM pg_authid WHERE rolname = $1)",
+            &[&user],
+        )
+        .await
+        .expect("pg_stat_activity and pg_authid");
+    (row.get(0), row.get(1))
+}
+
+/// Runs `s` while DescribeSecret's answer is held for a second, and returns its result with
+/// what the server showed of `user` while the answer was still held: its open sessions and
+/// whether its password was still the one it had before the step.
+async fn step_with_describe_held(
+    ctx: &Context,
+    proxy: &Proxy,
+    s: Step,
+    arn: &str,
+    token: &str,
+    user: &str,
+) -> (Result<String, rotor_rotate::RotateError>, i64, bool) {
+    let (_, before) = sessions_and_verifier(user).await;
+    proxy.arm(Fault {
+        kind: Kind::Delay(Duration::from_millis(1500)),
+        when: When::After,
+        at: 0,
+    });
+    let watch = async {
+        // Well inside the hold: DescribeSecret has not been answered yet.
+        let started = Instant::now();
+        let mut seen = (0, true);
+        while started.elapsed() < Duration::from_millis(900) {
+            let (sessions, verifier) = sessions_and_verifier(user).await;
+            seen = (sessions, verifier == before);
+            if sessions > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        seen
+    };
+    let (result, (sessions, unchanged)) = tokio::join!(step(ctx, s, arn, token), watch);
+    proxy.heal();
+    (result, sessions, unchanged)
+}
+
+#[tokio::test]
+async fn a_warm_step_logs_in_while_describe_secret_is_answered_and_changes_nothing_before_the_protocol_check()
+ {
+    let proxy = Proxy::http(&moto().endpoint).await;
+    let ctx = context_at(&proxy.endpoint(), &[]).await;
+    let user = db_user("early_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+
+    // setSecret and testSecret log in with the values createSecret kept while their
+    // DescribeSecret is still unanswered; the password changes only after the check.
+    for s in [Step::SetSecret, Step::TestSecret] {
+        let (result, sessions, unchanged) =
+            step_with_describe_held(&ctx, &proxy, s, &arn, &token, &user.name).await;
+        assert!(result.is_ok(), "{s} failed: {}", result.unwrap_err());
+        assert_eq!(sessions, 1, "{s}: a session before DescribeSecret answered");
+        assert!(unchanged, "{s}: no change before DescribeSecret answered");
+    }
+    step(&ctx, Step::FinishSecret, &arn, &token).await.unwrap();
+    end_rotation(&arn, &token).await;
+    let now = password_of(&value_at(&arn, "AWSCURRENT").await);
+    assert!(can_login(&user.name, &now).await);
+
+    // The next rotation's token stops being AWSPENDING between createSecret and setSecret:
+    // the early session opens, the protocol check refuses, the password stays, and the
+    // session is closed.
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+    sm().await
+        .update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(&token)
+        .send()
+        .await
+        .expect("UpdateSecretVersionStage");
+    let (_, verifier_before) = sessions_and_verifier(&user.name).await;
+    let (result, sessions, unchanged) =
+        step_with_describe_held(&ctx, &proxy, Step::SetSecret, &arn, &token, &user.name).await;
+    let err = result.expect_err("a version that is not pending is refused");
+    assert_eq!(
+        err.error_type().to_string(),
+        "Rotor.Rotation.NotPending",
+        "{err}"
+    );
+    assert_eq!(sessions, 1, "the early session opened");
+    assert!(unchanged);
+    let started = Instant::now();
+    loop {
+        let (sessions, verifier) = sessions_and_verifier(&user.name).await;
+        assert!(
+            verifier == verifier_before,
+            "the refused step changed the password"
+        );
+        if sessions == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the early session is still open after the refusal"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        can_login(&user.name, &now).await,
+        "AWSCURRENT still logs in"
     );
 }
