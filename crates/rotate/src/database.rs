@@ -307,20 +307,24 @@ pub async fn set_password(
 }
 
 /// The SCRAM-SHA-256 verifier of a new password: the only form of it the server receives.
+#[derive(Clone)]
 pub struct Verifier(SecretString);
 
-/// The verifier of a new password, being computed on a blocking thread (4096 rounds of
-/// HMAC, about a millisecond) while the step does its round trips.
-pub struct VerifierTask {
-    password: SecretString,
-    task: tokio::task::JoinHandle<String>,
+/// The verifier of a new password: computed already, or being computed on a blocking
+/// thread (4096 rounds of HMAC, about a millisecond) while the step does its round trips.
+pub enum VerifierTask {
+    Ready(Verifier),
+    Computing {
+        password: SecretString,
+        task: tokio::task::JoinHandle<String>,
+    },
 }
 
 impl VerifierTask {
     /// Starts computing the verifier of `password`.
     pub fn start(password: &SecretString) -> Self {
         let for_task = password.clone();
-        VerifierTask {
+        VerifierTask::Computing {
             password: password.clone(),
             task: tokio::task::spawn_blocking(move || scram_verifier(&for_task)),
         }
@@ -329,11 +333,16 @@ impl VerifierTask {
     /// The verifier, once computed. The task fails only if the runtime is shutting down;
     /// then it is computed here.
     pub async fn ready(self) -> Verifier {
-        let text = match self.task.await {
-            Ok(text) => text,
-            Err(_) => scram_verifier(&self.password),
-        };
-        Verifier(SecretString::from(text))
+        match self {
+            VerifierTask::Ready(verifier) => verifier,
+            VerifierTask::Computing { password, task } => {
+                let text = match task.await {
+                    Ok(text) => text,
+                    Err(_) => scram_verifier(&password),
+                };
+                Verifier(SecretString::from(text))
+            }
+        }
     }
 }
 

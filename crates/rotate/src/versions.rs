@@ -17,6 +17,8 @@ use std::sync::Mutex;
 
 use rotor_core::SecretString;
 
+use crate::database::Verifier;
+
 /// A value with the id of the version that holds it.
 #[derive(Clone)]
 pub struct Versioned {
@@ -29,6 +31,8 @@ pub struct Versioned {
 #[derive(Clone, Default)]
 pub struct Known {
     pub pending: Option<SecretString>,
+    /// The SCRAM verifier of the pending value's password, when createSecret computed it.
+    pub verifier: Option<Verifier>,
     pub current: Option<Versioned>,
 }
 
@@ -51,9 +55,21 @@ impl KnownVersions {
         }
     }
 
-    /// Keeps the AWSPENDING value stored under `token`.
-    pub fn keep_pending(&self, secret: &str, token: &str, text: &SecretString) {
-        self.update(secret, token, |k| k.pending = Some(text.clone()));
+    /// Keeps the AWSPENDING value stored under `token`, and its password's verifier when
+    /// there is one.
+    pub fn keep_pending(
+        &self,
+        secret: &str,
+        token: &str,
+        text: &SecretString,
+        verifier: Option<Verifier>,
+    ) {
+        self.update(secret, token, |k| {
+            k.pending = Some(text.clone());
+            if verifier.is_some() {
+                k.verifier = verifier;
+            }
+        });
     }
 
     /// Keeps the value of `secret`'s AWSCURRENT version during the rotation `token`.
@@ -101,7 +117,7 @@ mod tests {
     #[test]
     fn values_are_known_only_for_their_secret_and_token_until_forgotten() {
         let kv = KnownVersions::default();
-        kv.keep_pending("s", "t1", &text("p1"));
+        kv.keep_pending("s", "t1", &text("p1"), None);
         kv.keep_current(
             "s",
             "t1",
@@ -117,7 +133,7 @@ mod tests {
         assert!(kv.get("other", "t1").pending.is_none());
 
         // Another rotation replaces the first entirely.
-        kv.keep_pending("s", "t2", &text("p2"));
+        kv.keep_pending("s", "t2", &text("p2"), None);
         assert!(kv.get("s", "t1").pending.is_none());
         assert!(kv.get("s", "t2").current.is_none());
 

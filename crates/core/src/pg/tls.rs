@@ -198,6 +198,24 @@ impl fmt::Debug for Trust {
     }
 }
 
+/// What an operator reads in the log: `system store + 96 Amazon RDS roots`,
+/// `system store`, `root file <path> (1 certificate)`.
+impl fmt::Display for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => write!(f, "system store + {} Amazon RDS roots", rds::roots().len()),
+            Self::System => f.write_str("system store"),
+            Self::File { path, certs } => write!(
+                f,
+                "root file {} ({} certificate{})",
+                path.display(),
+                certs.len(),
+                if certs.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
 /// The TLS rules of a function (trust and channel binding) with the connectors they
 /// give, built on first use, once per mode: building one reads the system store and
 /// parses every root, work a login should not repeat. Shared by every login through an
@@ -267,7 +285,10 @@ impl TlsPolicy {
                 let built = build(self.trust.as_ref().map_err(Clone::clone)?, mode);
                 tracing::debug!(
                     tls = mode.as_str(),
-                    trust = ?self.trust,
+                    trust = %match &self.trust {
+                        Ok(trust) => trust.to_string(),
+                        Err(e) => format!("unusable: {e}"),
+                    },
                     ok = built.is_ok(),
                     "TLS connector built"
                 );
@@ -397,6 +418,19 @@ fn pem_blocks(pem: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_reads_as_what_it_trusts() {
+        assert_eq!(Trust::System.to_string(), "system store");
+        let default = Trust::Default.to_string();
+        assert!(default.starts_with("system store + "), "{default}");
+        assert!(default.ends_with(" Amazon RDS roots"), "{default}");
+        let file = Trust::File {
+            path: PathBuf::from("ca.pem"),
+            certs: Vec::new(),
+        };
+        assert_eq!(file.to_string(), "root file ca.pem (0 certificates)");
+    }
 
     #[test]
     fn channel_binding_parses_and_defaults_to_prefer() {

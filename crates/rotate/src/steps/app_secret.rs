@@ -33,6 +33,7 @@ pub(super) async fn create(
         ctx,
         event,
         &SecretString::from(Value::Object(next).to_string()),
+        None,
     )
     .await?;
     tracing::info!(outcome = "created", keys = %keys.join(","), "stored new app secret values as AWSPENDING");

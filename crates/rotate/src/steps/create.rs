@@ -5,6 +5,7 @@ use rotor_core::{DbCredentials, SecretString};
 
 use super::{Outcome, format_error};
 use crate::Context;
+use crate::database::VerifierTask;
 use crate::error::RotateError;
 use crate::event::RotationEvent;
 use crate::secret;
@@ -57,7 +58,10 @@ pub(super) async fn run(
         return Ok(Outcome::AlreadyCreated);
     }
     let next = next.with_password(new_password(ctx, id)?);
-    store_pending(ctx, event, &next.to_json()).await?;
+    // setSecret needs the new password's verifier: computed while PutSecretValue is in
+    // flight, it is ready then on this instance.
+    let verifier = VerifierTask::start(next.password());
+    store_pending(ctx, event, &next.to_json(), Some(verifier)).await?;
     tracing::info!(
         outcome = "created",
         username = %next.username(),
@@ -74,12 +78,14 @@ pub(super) fn new_password(ctx: &Context, secret: &str) -> Result<SecretString, 
         .map_err(RotateError::password(secret))
 }
 
-/// Stores `text` as the AWSPENDING version of the event's token, and keeps it for the
-/// rotation's next steps on this instance (only once it is stored).
+/// Stores `text` as the AWSPENDING version of the event's token, and keeps it (with its
+/// password's `verifier`, for database credentials) for the rotation's next steps on this
+/// instance, only once it is stored.
 pub(super) async fn store_pending(
     ctx: &Context,
     event: &RotationEvent,
     text: &SecretString,
+    verifier: Option<VerifierTask>,
 ) -> Result<(), RotateError> {
     let id = event.secret_id.as_str();
     secret::put_pending(
@@ -90,7 +96,11 @@ pub(super) async fn store_pending(
         text,
     )
     .await?;
-    ctx.known.keep_pending(id, &event.token, text);
+    let verifier = match verifier {
+        Some(task) => Some(task.ready().await),
+        None => None,
+    };
+    ctx.known.keep_pending(id, &event.token, text, verifier);
     Ok(())
 }
 

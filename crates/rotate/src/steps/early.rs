@@ -17,7 +17,7 @@ use tokio_postgres::Client;
 
 use super::{check_engine, db_credentials, json_object, pending_db};
 use crate::Context;
-use crate::database::{Credential, Login, VerifierTask, try_login};
+use crate::database::{Credential, Login, Verifier, VerifierTask, try_login};
 use crate::deadline::Deadline;
 use crate::event::{RotationEvent, Step};
 use crate::versions::Known;
@@ -42,9 +42,18 @@ impl Begun {
     /// What of `early` the step may use, now that DescribeSecret showed AWSCURRENT on
     /// `current_version` (setSecret; `None` for testSecret, which logs in with the pending
     /// value, which cannot change). A session from another AWSCURRENT value is closed.
-    pub fn of(early: Option<EarlyLogin>, current_version: Option<&str>) -> Self {
+    /// `kept`: the verifier createSecret computed on this instance, if any.
+    pub fn of(
+        early: Option<EarlyLogin>,
+        current_version: Option<&str>,
+        kept: Option<Verifier>,
+    ) -> Self {
+        let kept = kept.map(VerifierTask::Ready);
         let Some(early) = early else {
-            return Begun::default();
+            return Begun {
+                login: None,
+                verifier: kept,
+            };
         };
         let same = early.current_version.as_deref() == current_version;
         if !same {
@@ -52,7 +61,7 @@ impl Begun {
         }
         Begun {
             login: same.then_some(early.result),
-            verifier: early.verifier,
+            verifier: early.verifier.or(kept),
         }
     }
 }
@@ -86,9 +95,12 @@ pub(super) async fn login(
             if !single_user {
                 return None;
             }
-            // The verifier is pure computation on a value this instance stored: started
-            // now, it is ready when the step needs it.
-            let verifier = VerifierTask::start(pending.password());
+            // The verifier is pure computation on a value this instance stored: computed
+            // by createSecret, or started now, it is ready when the step needs it.
+            let verifier = match &known.verifier {
+                Some(verifier) => VerifierTask::Ready(verifier.clone()),
+                None => VerifierTask::start(pending.password()),
+            };
             (
                 current,
                 Credential::Current,

@@ -143,12 +143,16 @@ pub async fn run(
         Some(c) => Some(current_as_described(ctx, id, &info, Some(c)).await?),
         None => None,
     };
-    let early = early::Begun::of(early, current.as_ref().map(|c| c.version.as_str()));
+    let early = early::Begun::of(
+        early,
+        current.as_ref().map(|c| c.version.as_str()),
+        known.verifier.clone(),
+    );
     if let Some(current) = &current {
         ctx.known.keep_current(id, &event.token, current);
     }
     if let Some(pending) = &pending {
-        ctx.known.keep_pending(id, &event.token, pending);
+        ctx.known.keep_pending(id, &event.token, pending, None);
     }
     let current = current.map(|c| c.text);
     let pending = pending.as_ref();

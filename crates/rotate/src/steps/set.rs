@@ -100,7 +100,7 @@ pub(super) async fn run(
         deadline,
     };
     if alternating {
-        alternating_users(change).await
+        alternating_users(change, early).await
     } else {
         single_user(change, early).await
     }
@@ -203,7 +203,9 @@ fn refused_role(secret: &str, reason: String) -> RotateError {
     }
 }
 
-async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
+/// `early`: the verifier createSecret computed on this instance, if any (alternating users
+/// logs in only after its checks).
+async fn alternating_users(c: Change<'_>, early: Begun) -> Result<Outcome, RotateError> {
     let config = &c.ctx.config;
     let master_arn = c
         .current
@@ -232,7 +234,9 @@ async fn alternating_users(c: Change<'_>) -> Result<Outcome, RotateError> {
     // no working credentials at all. Both logins at once: neither depends on the other.
     let as_pending = Login::new(config, c.pending, Credential::Pending, c.id)?;
     let as_current = Login::new(config, c.current, Credential::Current, c.id)?;
-    let verifier = VerifierTask::start(c.pending.password());
+    let verifier = early
+        .verifier
+        .unwrap_or_else(|| VerifierTask::start(c.pending.password()));
     let (pending_login, current_login) = tokio::join!(
         try_login(c.ctx, c.deadline, c.id, &as_pending),
         try_login(c.ctx, c.deadline, c.id, &as_current)
