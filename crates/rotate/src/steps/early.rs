@@ -8,9 +8,10 @@
 //! in as AWSCURRENT, and the early session counts only while DescribeSecret still shows
 //! AWSCURRENT on the version whose value was used; testSecret logs in as the token's
 //! AWSPENDING value, which cannot change. Otherwise the session is closed unused. The
-//! values used were kept only after an earlier step's protocol check (or once stored), and
-//! they pass the same checks of user, host, port and engine that the step makes before its
-//! own login.
+//! values used were kept only after an earlier step's protocol check (or once stored), they
+//! name their engine (so they are not an app secret's, which logs in nowhere), and they
+//! pass the same checks of user, host, port and engine that the step makes before its own
+//! login.
 
 use rotor_core::pg::PgError;
 use tokio_postgres::Client;
@@ -77,6 +78,9 @@ pub(super) async fn login(
 ) -> Option<EarlyLogin> {
     let id = event.secret_id.as_str();
     let pending = pending_db(id, Some(known.pending.as_ref()?)).ok()?;
+    // Only what is certainly a database secret: one that names its engine (an app secret
+    // never does; the app-secret strategy refuses one that does).
+    pending.engine()?;
     let (creds, credential, current_version, verifier) = match event.step {
         Step::TestSecret => (pending, Credential::Pending, None, None),
         Step::SetSecret => {
@@ -95,17 +99,17 @@ pub(super) async fn login(
             if !single_user {
                 return None;
             }
-            // The verifier is pure computation on a value this instance stored: computed
-            // by createSecret, or started now, it is ready when the step needs it.
-            let verifier = match &known.verifier {
-                Some(verifier) => VerifierTask::Ready(verifier.clone()),
-                None => VerifierTask::start(pending.password()),
-            };
+            // The verifier is pure computation on a value this instance stored: unless
+            // createSecret computed it, started now, it is ready when the step needs it.
+            let verifier = known
+                .verifier
+                .is_none()
+                .then(|| VerifierTask::start(pending.password()));
             (
                 current,
                 Credential::Current,
                 Some(kept.version.clone()),
-                Some(verifier),
+                verifier,
             )
         }
         Step::CreateSecret | Step::FinishSecret => return None,

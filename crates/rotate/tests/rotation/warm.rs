@@ -246,3 +246,27 @@ async fn a_warm_step_logs_in_while_describe_secret_is_answered_and_changes_nothi
         "AWSCURRENT still logs in"
     );
 }
+
+#[tokio::test]
+async fn an_app_secret_that_holds_login_credentials_logs_in_nowhere() {
+    // An app secret whose keys happen to look like credentials of the test server: no
+    // step of its rotation, warm or not, logs in with them.
+    let ctx = context(&[]).await;
+    let user = db_user("appcreds_", "old-").await;
+    let pg = postgres();
+    let arn = create_secret(
+        &json!({"username": user.name, "password": user.password.expose_secret(),
+                "host": pg.host, "port": pg.port, "api_key": "k1"}),
+        &[
+            ("rotor:strategy", "app-secret"),
+            ("rotor:app-secret-keys", "api_key"),
+        ],
+    )
+    .await;
+    rotate(&ctx, &arn).await;
+    assert_eq!(
+        ctx.logins.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "an app secret's rotation logged in"
+    );
+}
