@@ -1,14 +1,17 @@
 //! The values of the rotation in progress, kept between its steps while this instance stays
 //! warm, so that setSecret and testSecret do not read again what createSecret read or
-//! stored. Secrets Manager calls the four steps one after another, and a warm instance
-//! usually answers all four.
+//! stored (nor hash again the new password, whose SCRAM verifier createSecret computed).
+//! Secrets Manager calls the four steps one after another, and a warm instance usually
+//! answers all four.
 //!
 //! Safe because a version's value never changes: PutSecretValue refuses a different value
 //! under an existing version id (its API reference: "you can't modify an existing
 //! version"), so a value kept under its secret and version id is what GetSecretValue would
 //! return for it. Stages do move, so every step still reads DescribeSecret and checks the
 //! protocol first, the pending value is kept only under the event's token, and a kept
-//! AWSCURRENT value is used only while DescribeSecret shows AWSCURRENT on its version.
+//! AWSCURRENT value is used only while DescribeSecret shows AWSCURRENT on its version. (The
+//! first login of setSecret and testSecret may begin while DescribeSecret is in flight; no
+//! statement runs before the check: see `steps::early`.)
 //!
 //! One rotation is kept at a time (a new secret or token replaces it) and finishSecret
 //! forgets it; the values are zeroed when dropped, as every `SecretString` is.
