@@ -49,20 +49,21 @@ impl Begun {
         current_version: Option<&str>,
         kept: Option<Verifier>,
     ) -> Self {
-        let kept = kept.map(VerifierTask::Ready);
-        let Some(early) = early else {
-            return Begun {
-                login: None,
-                verifier: kept,
-            };
+        let (login, verifier) = match early {
+            None => (None, None),
+            Some(early) => {
+                let same = early.current_version.as_deref() == current_version;
+                if !same {
+                    tracing::debug!(
+                        "AWSCURRENT moved since it was kept; the early login is not used"
+                    );
+                }
+                (same.then_some(early.result), early.verifier)
+            }
         };
-        let same = early.current_version.as_deref() == current_version;
-        if !same {
-            tracing::debug!("AWSCURRENT moved since it was kept; the early login is not used");
-        }
         Begun {
-            login: same.then_some(early.result),
-            verifier: early.verifier.or(kept),
+            login,
+            verifier: verifier.or(kept.map(VerifierTask::Ready)),
         }
     }
 }
