@@ -85,8 +85,9 @@ async fn main() -> anyhow::Result<()> {
     let function = lambda::start(&binary, &env);
     let mut rotations = Vec::new();
     let mut step_times = StepTimes::new();
+    let admin = pg.admin().await;
     for _ in 0..rounds {
-        let (arn, token) = rotation_started(&sm).await?;
+        let (arn, token) = rotation_started(&sm, &admin).await?;
         let started = Instant::now();
         for step in STEPS {
             let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
@@ -103,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let peak_kib = peak_rss_kib(function.pid());
     let costs = step_costs(&function.log());
 
-    let in_process = in_process_rotations(rounds).await?;
+    let (in_process, cpu_per_rotation) = in_process_rotations(rounds).await?;
     let sample = python_sample(rounds)?;
     let rotor_login = rotor_login_time(rounds.max(10)).await?;
     let libpq_login = libpq_login_time(rounds.max(10));
@@ -114,6 +115,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  the same, the handler called in this process (no emulator): {}",
         summary(&mut in_process_sorted)
+    );
+    println!(
+        "  CPU time of the function per rotation (in-process, every thread): {:.1} ms",
+        ms(cpu_per_rotation)
     );
     for step in STEPS {
         let cost = costs
@@ -256,12 +261,23 @@ fn step_costs(log: &str) -> BTreeMap<String, StepCost> {
 }
 
 /// A fresh role, its secret, and a rotation begun as Secrets Manager begins one: the
-/// secret's ARN and the AWSPENDING token.
-async fn rotation_started(sm: &aws_sdk_secretsmanager::Client) -> anyhow::Result<(String, String)> {
+/// secret's ARN and the AWSPENDING token. The role is made through `admin`, one session
+/// for all rounds, as the sample's harness does: a session closed per round would end on
+/// the server while the next rotation runs.
+async fn rotation_started(
+    sm: &aws_sdk_secretsmanager::Client,
+    admin: &tokio_postgres::Client,
+) -> anyhow::Result<(String, String)> {
     let pg = postgres();
     let user = format!("bench_{}", random_hex(4));
     let password = SecretString::from(random_hex(16));
-    pg.create_role(&user, &password).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD '{}'",
+            rotor_core::pg::quote_ident(&user),
+            rotor_core::pg::scram_verifier(&password)
+        ))
+        .await?;
     let arn = sm
         .create_secret()
         .name(unique("bench/db"))
@@ -281,13 +297,17 @@ async fn rotation_started(sm: &aws_sdk_secretsmanager::Client) -> anyhow::Result
 
 /// Full rotations with the handler called in this process, as Lambda would call it but
 /// without the emulator's HTTP round trips: comparable with a sample's handler called
-/// in-process.
-async fn in_process_rotations(rounds: usize) -> anyhow::Result<Vec<Duration>> {
+/// in-process. Returns each rotation's time and the CPU time (user + system, every thread
+/// of this process) a rotation took on average.
+async fn in_process_rotations(rounds: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let sm = moto().secrets(REGION).await;
     let ctx = support::local_context(REGION).await?;
+    let admin = postgres().admin().await;
     let mut times = Vec::new();
+    let mut cpu = Duration::ZERO;
     for _ in 0..rounds {
-        let (arn, token) = rotation_started(&sm).await?;
+        let (arn, token) = rotation_started(&sm, &admin).await?;
+        let cpu0 = cpu_time();
         let started = Instant::now();
         for step in STEPS {
             let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
@@ -301,9 +321,10 @@ async fn in_process_rotations(rounds: usize) -> anyhow::Result<Vec<Duration>> {
                 .map_err(|e| anyhow::anyhow!("{step}: {e}"))?;
         }
         times.push(started.elapsed());
+        cpu += cpu_time() - cpu0;
         rotor_testkit::rotation::end(&sm, &arn, &token).await;
     }
-    Ok(times)
+    Ok((times, cpu / rounds.max(1) as u32))
 }
 
 /// Medians of the sample's rounds, in milliseconds: the four steps and each step.
@@ -458,4 +479,13 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn cpu_time() -> Duration {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
+    };
+    t(u.ru_utime) + t(u.ru_stime)
 }
