@@ -31,13 +31,14 @@ const REGION: &str = "us-east-1";
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 /// The targets: the four steps at least 2.5 times faster than AWS's Python single-user
-/// sample, both called in-process on the same moto and PostgreSQL in the same run (when
-/// `scripts/python-sample.sh` has prepared the sample; otherwise against 50 ms, 2.5 times
-/// less than the 126 ms the sample once took here); 17 MB of peak memory; under 10,000,000
-/// bytes for the deployed (arm64) binary, judged by `scripts/bench.sh --arm64`; and a login
-/// no slower than libpq's, measured here.
+/// sample, which the issue put at about 50 ms on this local world (the sample took 126 ms
+/// then); and, when `scripts/python-sample.sh` has prepared the sample, the ratio against
+/// the sample measured in the same run, both handlers called in-process on the same moto
+/// and PostgreSQL; 17 MB of peak memory; under 10,000,000 bytes for the deployed (arm64)
+/// binary, judged by `scripts/bench.sh --arm64`; and a login no slower than libpq's,
+/// measured here.
 const SPEED_UP_TARGET: f64 = 2.5;
-const FOUR_STEPS_FALLBACK_TARGET_MS: f64 = 50.0;
+const FOUR_STEPS_TARGET_MS: f64 = 50.0;
 const PEAK_RSS_TARGET_MB: f64 = 17.0;
 
 #[tokio::main]
@@ -163,21 +164,22 @@ async fn main() -> anyhow::Result<()> {
          {median_rotation:.0} ms through the emulator; the steps' medians inside the function \
          add up to {in_function} ms"
     );
-    match &sample {
-        Some(sample) => verdict(
-            "four steps at least 2.5x faster than AWS's Python single-user sample",
+    verdict(
+        "four steps <= 50 ms (the issue's figure for this world: 2.5x the 126 ms the sample took \
+         when it was filed)",
+        median_in_process <= FOUR_STEPS_TARGET_MS,
+        figures.clone(),
+    );
+    if let Some(sample) = &sample {
+        verdict(
+            "four steps at least 2.5x faster than AWS's Python single-user sample in this run",
             median_in_process * SPEED_UP_TARGET <= sample.median_total(),
             format!(
-                "{:.1}x: {figures}; the sample {:.0} ms",
+                "{:.2}x: {figures}; the sample {:.0} ms",
                 sample.median_total() / median_in_process,
                 sample.median_total()
             ),
-        ),
-        None => verdict(
-            "four steps <= 50 ms (2.5x faster than the sample's 126 ms measured once here)",
-            median_in_process <= FOUR_STEPS_FALLBACK_TARGET_MS,
-            figures,
-        ),
+        );
     }
     if let Some(libpq) = libpq_login {
         verdict(
