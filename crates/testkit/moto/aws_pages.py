@@ -1,7 +1,8 @@
 """moto's server with SSM DescribeParameters paged as AWS pages it, for benchmarks at scale.
 
-Started by the test kit instead of `moto_server` when ROTOR_MOTO_AWS_PAGES=1; the tests
-keep stock moto. Two changes, neither of which changes what a listing holds or its order:
+Applied by the test kit's launcher (server.py) when ROTOR_MOTO_AWS_PAGES=1; the tests
+keep moto's own paging. Two changes, neither of which changes what a listing holds or its
+order:
 
 - DescribeParameters honours MaxResults. Stock moto returns pages of 10 whatever it asks.
   AWS's API reference gives MaxResults a valid range of 1 to 50 and no default

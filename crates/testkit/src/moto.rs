@@ -1,10 +1,13 @@
 //! moto's standalone server, from the project's virtualenv, on a free loopback port.
 //! One server answers for every region (the region comes from the request signature).
 //!
-//! With `ROTOR_MOTO_AWS_PAGES=1` (benchmarks at scale) the server is started through
-//! `crates/testkit/moto/aws_pages.py`: the same moto, with `DescribeParameters` paged by
-//! `MaxResults` (up to 50, as AWS pages it) and each page costing time in proportion to the
-//! page rather than to the region's parameter count. The tests keep stock moto.
+//! It is started through `crates/testkit/moto/server.py`: moto's own server with one change,
+//! which makes Secrets Manager keep a stored AWSPENDING value as AWS keeps it (PutSecretValue
+//! under that version id with another value is refused, where stock moto overwrites it).
+//! With `ROTOR_MOTO_AWS_PAGES=1` (benchmarks at scale) it also applies
+//! `crates/testkit/moto/aws_pages.py`: `DescribeParameters` paged by `MaxResults` (up to 50,
+//! as AWS pages it) and each page costing time in proportion to the page rather than to the
+//! region's parameter count. The tests keep moto's own paging.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -52,13 +55,9 @@ fn start() -> Moto {
     let log = std::fs::File::create(&log_file).expect("create moto log");
     let port = free_port();
     let aws_pages = std::env::var(AWS_PAGES_VAR).is_ok_and(|v| v == "1");
-    let mut cmd = if aws_pages {
-        let mut cmd = Command::new(root.join(".venv/bin/python"));
-        cmd.arg(root.join("crates/testkit/moto/aws_pages.py"));
-        cmd
-    } else {
-        Command::new(&server)
-    };
+    let mut cmd = Command::new(root.join(".venv/bin/python"));
+    cmd.arg(root.join("crates/testkit/moto/server.py"))
+        .env(AWS_PAGES_VAR, if aws_pages { "1" } else { "0" });
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone log handle"))

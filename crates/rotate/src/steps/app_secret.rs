@@ -5,7 +5,7 @@
 use rotor_core::SecretString;
 use serde_json::{Map, Value};
 
-use super::create::{already_created, new_password, store_pending};
+use super::create::{Stored, already_created, new_password, store_pending};
 use super::{Outcome, json_object, missing_pending};
 use crate::Context;
 use crate::app_secret;
@@ -29,13 +29,16 @@ pub(super) async fn create(
         fresh.push((key.clone(), new_password(ctx, id)?));
     }
     let next = app_secret::next_value(current, &fresh);
-    store_pending(
+    let stored = store_pending(
         ctx,
         event,
         &SecretString::from(Value::Object(next).to_string()),
         None,
     )
     .await?;
+    if stored == Stored::Earlier {
+        return Ok(Outcome::AlreadyCreated);
+    }
     tracing::info!(outcome = "created", keys = %keys.join(","), "stored new app secret values as AWSPENDING");
     Ok(Outcome::Created)
 }

@@ -8,7 +8,7 @@ use crate::Context;
 use crate::database::VerifierTask;
 use crate::error::RotateError;
 use crate::event::RotationEvent;
-use crate::secret;
+use crate::secret::{self, PENDING};
 
 pub(super) const CLONE_SUFFIX: &str = "_clone";
 const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -61,7 +61,9 @@ pub(super) async fn run(
     // setSecret needs the new password's verifier: computed while PutSecretValue is in
     // flight, it is ready then on this instance.
     let verifier = VerifierTask::start(next.password());
-    store_pending(ctx, event, &next.to_json(), Some(verifier)).await?;
+    if store_pending(ctx, event, &next.to_json(), Some(verifier)).await? == Stored::Earlier {
+        return Ok(Outcome::AlreadyCreated);
+    }
     tracing::info!(
         outcome = "created",
         username = %next.username(),
@@ -78,30 +80,58 @@ pub(super) fn new_password(ctx: &Context, secret: &str) -> Result<SecretString, 
         .map_err(RotateError::password(secret))
 }
 
+/// Which value is the token's AWSPENDING value once [`store_pending`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stored {
+    /// The value given: this attempt stored it.
+    This,
+    /// A value an earlier attempt stored, which stays.
+    Earlier,
+}
+
 /// Stores `text` as the AWSPENDING version of the event's token, and keeps it (with its
 /// password's `verifier`, for database credentials) for the rotation's next steps on this
 /// instance, only once it is stored.
+///
+/// Stored first, looked at only when refused: a version's value cannot change, so
+/// PutSecretValue under a token that already holds another value fails ("you can't modify
+/// a secret version", its `ClientRequestToken` parameter in the Secrets Manager API
+/// reference), and the same value again is ignored. Whatever the refusal, a value found
+/// under the token is an earlier attempt's, which setSecret may already have used: it
+/// stays. This saves the read of AWSPENDING that every first attempt would otherwise make,
+/// and two attempts at once cannot both store.
 pub(super) async fn store_pending(
     ctx: &Context,
     event: &RotationEvent,
     text: &SecretString,
     verifier: Option<VerifierTask>,
-) -> Result<(), RotateError> {
+) -> Result<Stored, RotateError> {
     let id = event.secret_id.as_str();
-    secret::put_pending(
+    let put = secret::put_pending(
         &ctx.secrets,
         id,
         &event.token,
         event.rotation_token.as_deref(),
         text,
     )
-    .await?;
+    .await;
+    if let Err(refused) = put {
+        return match secret::value(&ctx.secrets, id, PENDING, Some(&event.token)).await {
+            Ok(Some(earlier)) => {
+                ctx.known.keep_pending(id, &event.token, &earlier, None);
+                already_created(Some(&earlier));
+                Ok(Stored::Earlier)
+            }
+            // Nothing stored: the refusal stands.
+            Ok(None) | Err(_) => Err(refused),
+        };
+    }
     let verifier = match verifier {
         Some(task) => Some(task.ready().await),
         None => None,
     };
     ctx.known.keep_pending(id, &event.token, text, verifier);
-    Ok(())
+    Ok(Stored::This)
 }
 
 /// createSecret's retry check: a value under the token means an earlier attempt stored

@@ -113,8 +113,10 @@ pub async fn run(
     // instance are not read again (see `versions`). The protocol is checked before any
     // value is used. testSecret of a database secret needs only the pending value, so it
     // decides the kind from that (a copy of AWSCURRENT with new credentials) and reads
-    // AWSCURRENT only for an app secret, whose previous values it checks. With values
-    // kept, the step's first login begins at once too (see `early`).
+    // AWSCURRENT only for an app secret, whose previous values it checks. createSecret
+    // does not read AWSPENDING: it stores its value under the token and looks only when
+    // that is refused (see `create::store_pending`). With values kept, the step's first
+    // login begins at once too (see `early`).
     let known = ctx.known.get(id, &event.token);
     let needs_current = event.step != Step::TestSecret;
     let (info, current, pending, early) = tokio::join!(
@@ -129,6 +131,7 @@ pub async fn run(
         async {
             match known.pending.clone() {
                 Some(kept) => Ok(Some(kept)),
+                None if event.step == Step::CreateSecret => Ok(None),
                 None => secret::value(&ctx.secrets, id, PENDING, Some(&event.token)).await,
             }
         },

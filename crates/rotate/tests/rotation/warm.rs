@@ -37,8 +37,28 @@ async fn a_warm_instance_reads_each_value_of_a_rotation_once() {
     let describe = ("DescribeSecret", 1);
     assert_eq!(
         calls_of(&ctx, Step::CreateSecret, &arn, &token).await,
+        counts(&[describe, ("GetSecretValue", 1), ("PutSecretValue", 1)]),
+        "createSecret reads AWSCURRENT, makes the password itself, stores it"
+    );
+
+    // A retry on another instance: the store is refused (the token holds a value already),
+    // the value found is kept, and the next steps on the warm instance are unaffected.
+    let stored = value_at(&arn, "AWSPENDING").await;
+    let cold = context(&[]).await;
+    let before = cold.calls.snapshot();
+    assert_eq!(
+        step(&cold, Step::CreateSecret, &arn, &token).await.unwrap(),
+        "already-created"
+    );
+    assert_eq!(
+        cold.calls.since(&before),
         counts(&[describe, ("GetSecretValue", 2), ("PutSecretValue", 1)]),
-        "createSecret reads AWSCURRENT and AWSPENDING, makes the password itself, stores it"
+        "the refused store, then the read of what an earlier attempt stored"
+    );
+    assert_same(
+        &value_at(&arn, "AWSPENDING").await,
+        &stored,
+        "AWSPENDING before and after the retry",
     );
     assert_eq!(
         calls_of(&ctx, Step::SetSecret, &arn, &token).await,
@@ -65,7 +85,7 @@ async fn a_warm_instance_reads_each_value_of_a_rotation_once() {
     let token = begin_rotation(&arn).await;
     assert_eq!(
         calls_of(&ctx, Step::CreateSecret, &arn, &token).await,
-        counts(&[describe, ("GetSecretValue", 2), ("PutSecretValue", 1)]),
+        counts(&[describe, ("GetSecretValue", 1), ("PutSecretValue", 1)]),
     );
     let cold = context(&[]).await;
     assert_eq!(
