@@ -273,13 +273,7 @@ async fn rotation_started(
     let pg = postgres();
     let user = format!("bench_{}", random_hex(4));
     let password = SecretString::from(random_hex(16));
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {} LOGIN PASSWORD '{}'",
-            rotor_core::pg::quote_ident(&user),
-            rotor_core::pg::scram_verifier(&password)
-        ))
-        .await?;
+    rotor_testkit::create_role_on(admin, &user, &password).await?;
     let arn = sm
         .create_secret()
         .name(unique("bench/db"))

@@ -112,13 +112,7 @@ async fn secrets(sm: &aws_sdk_secretsmanager::Client, count: usize) -> anyhow::R
     for i in 0..count {
         let user = format!("load_{run}_{i}");
         let password = SecretString::from(random_hex(16));
-        admin
-            .batch_execute(&format!(
-                "CREATE ROLE {} LOGIN PASSWORD '{}'",
-                rotor_core::pg::quote_ident(&user),
-                rotor_core::pg::scram_verifier(&password)
-            ))
-            .await?;
+        rotor_testkit::create_role_on(&admin, &user, &password).await?;
         users.push((user, password));
     }
     let prefix = unique("load/db");

@@ -18,7 +18,7 @@ pub mod props;
 pub mod rotation;
 
 pub use moto::{Moto, moto};
-pub use postgres::{CLEARTEXT_USER, Postgres, other_postgres, postgres};
+pub use postgres::{CLEARTEXT_USER, Postgres, create_role_on, other_postgres, postgres};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

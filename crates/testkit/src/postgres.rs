@@ -334,14 +334,7 @@ impl Postgres {
 
     /// Creates a login role with a password (sent as a SCRAM verifier, never in clear).
     pub async fn create_role(&self, name: &str, password: &SecretString) {
-        let sql = format!(
-            "CREATE ROLE {} LOGIN PASSWORD '{}'",
-            rotor_core::pg::quote_ident(name),
-            rotor_core::pg::scram_verifier(password)
-        );
-        self.admin()
-            .await
-            .batch_execute(&sql)
+        create_role_on(&self.admin().await, name, password)
             .await
             .expect("CREATE ROLE");
     }
@@ -358,4 +351,20 @@ impl Postgres {
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
+}
+
+/// Creates a login role with a password (sent as a SCRAM verifier, never in clear) through
+/// `admin`, a superuser session kept for many roles.
+pub async fn create_role_on(
+    admin: &tokio_postgres::Client,
+    name: &str,
+    password: &SecretString,
+) -> Result<(), tokio_postgres::Error> {
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD '{}'",
+            rotor_core::pg::quote_ident(name),
+            rotor_core::pg::scram_verifier(password)
+        ))
+        .await
 }
