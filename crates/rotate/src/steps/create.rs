@@ -119,7 +119,7 @@ pub(super) async fn store_pending(
         return match secret::value(&ctx.secrets, id, PENDING, Some(&event.token)).await {
             Ok(Some(earlier)) => {
                 ctx.known.keep_pending(id, &event.token, &earlier, None);
-                already_created(Some(&earlier));
+                log_already_created();
                 Ok(Stored::Earlier)
             }
             // Nothing stored: the refusal stands.
@@ -138,12 +138,16 @@ pub(super) async fn store_pending(
 /// it, and it must not be replaced (setSecret may already have used it).
 pub(super) fn already_created(pending: Option<&SecretString>) -> bool {
     if pending.is_some() {
-        tracing::info!(
-            outcome = "already-created",
-            "AWSPENDING already has a value"
-        );
+        log_already_created();
     }
     pending.is_some()
+}
+
+fn log_already_created() {
+    tracing::info!(
+        outcome = "already-created",
+        "AWSPENDING already has a value"
+    );
 }
 
 #[cfg(test)]

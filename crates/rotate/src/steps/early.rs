@@ -94,9 +94,7 @@ pub(super) async fn login(
             let single_user = current.masterarn().is_none()
                 && pending.masterarn().is_none()
                 && current.username() == pending.username()
-                && current.host_opt().is_some()
-                && current.host_opt() == pending.host_opt()
-                && current.port() == pending.port();
+                && super::set::check_same_host(id, &current, &pending).is_ok();
             if !single_user {
                 return None;
             }

@@ -172,8 +172,9 @@ pub async fn run(
             let current = match current {
                 Some(_) => value,
                 None => {
-                    let kept = ctx.known.get(id, &event.token).current;
-                    let current = current_as_described(ctx, id, &info, kept).await?;
+                    // Not read above (testSecret): kept by an earlier step, or read now.
+                    let current =
+                        current_as_described(ctx, id, &info, known.current.clone()).await?;
                     json_object(id, "AWSCURRENT", &current.text)?
                 }
             };

@@ -19,9 +19,9 @@ use crate::event::RotationEvent;
 use crate::master;
 use crate::secret::PREVIOUS;
 
-/// Both setSecret flavours: the pending version must name the same host and port as the
-/// current one.
-fn check_same_host(
+/// Both setSecret flavours (and the login `early` begins for it): the pending version must
+/// name the same host and port as the current one.
+pub(super) fn check_same_host(
     id: &str,
     current: &DbCredentials,
     pending: &DbCredentials,
