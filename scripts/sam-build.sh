@@ -16,14 +16,14 @@ cd "$(dirname "$0")/.."
 say() { printf 'sam-build: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-./scripts/setup.sh
+./scripts/setup.sh --cross
 
 # sam, cargo-lambda and the ziglang package (cargo-lambda runs `python3 -m ziglang` when no
 # `zig` is on PATH) all come from the project's virtualenv.
 export PATH="$PWD/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 command -v cargo-lambda >/dev/null || die "cargo-lambda is missing from .venv (run ./scripts/setup.sh)"
-python3 -c 'import ziglang' 2>/dev/null || die "the ziglang package is missing from .venv (run ./scripts/setup.sh)"
+python3 -c 'import ziglang' 2>/dev/null || die "the ziglang package is missing from .venv (run ./scripts/setup.sh --cross)"
 
 TARGET=aarch64-unknown-linux-gnu
 if command -v rustup >/dev/null; then

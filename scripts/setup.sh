@@ -3,9 +3,22 @@
 # Debian packages that are missing (PostgreSQL, openssl, python3-venv, build tools) and a
 # project-local Python virtualenv (.venv) with moto, cfn-lint, aws-sam-cli, cargo-lambda, and
 # checkov in a virtualenv of its own (.venv/checkov).
-# Safe to run again: it only installs what is missing or out of date.
+#
+#   scripts/setup.sh            what the tests and the demo need
+#   scripts/setup.sh --cross    also zig (PyPI ziglang, ~400 MB), which cargo-lambda needs to
+#                               cross-compile for arm64 (scripts/sam-build.sh asks for it)
+#
+# Safe to run again: it only installs what is missing or out of date. pip keeps no cache
+# (--no-cache-dir): the wheels would double the space the tools take.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cross=false
+case "${1:-}" in
+    "") ;;
+    --cross) cross=true ;;
+    *) printf 'setup: ERROR: unknown argument %s (expected --cross or nothing)\n' "$1" >&2; exit 2 ;;
+esac
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -57,19 +70,34 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "creating Python virtualenv in $VENV"
     python3 -m venv "$VENV" || die "python3 -m venv failed"
 fi
-want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+pip_install() { "$1" -m pip install -q --disable-pip-version-check --no-cache-dir "${@:2}"; }
+
+want=$(cat scripts/requirements.txt scripts/requirements-lambda.txt | sha256sum | cut -d' ' -f1)
 have=$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
     say "installing Python tools into $VENV (moto, cfn-lint, aws-sam-cli, cargo-lambda)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null \
-        || die "could not upgrade pip"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements.txt \
+    pip_install "$VENV/bin/python" --upgrade pip >/dev/null || die "could not upgrade pip"
+    pip_install "$VENV/bin/python" -r scripts/requirements.txt \
         || die "pip could not install scripts/requirements.txt (is PyPI reachable?)"
+    # cargo-lambda's one dependency is ziglang, used only to cross-compile (--cross below).
+    pip_install "$VENV/bin/python" --no-deps -r scripts/requirements-lambda.txt \
+        || die "pip could not install scripts/requirements-lambda.txt (is PyPI reachable?)"
     echo "$want" > "$VENV/.requirements.sha256"
 fi
 for tool in moto_server cfn-lint sam cargo-lambda; do
     [ -x "$VENV/bin/$tool" ] || die "$tool is missing from $VENV/bin after install"
 done
+if $cross; then
+    want=$(sha256sum scripts/requirements-cross.txt | cut -d' ' -f1)
+    have=$(cat "$VENV/.requirements-cross.sha256" 2>/dev/null || true)
+    if [ "$want" != "$have" ]; then
+        say "installing zig (PyPI ziglang) into $VENV for cross-compiling"
+        pip_install "$VENV/bin/python" -r scripts/requirements-cross.txt \
+            || die "pip could not install scripts/requirements-cross.txt (is PyPI reachable?)"
+        echo "$want" > "$VENV/.requirements-cross.sha256"
+    fi
+    "$VENV/bin/python" -c 'import ziglang' 2>/dev/null || die "ziglang is missing from $VENV after install"
+fi
 
 # checkov pins versions of shared libraries that aws-sam-cli pins differently, so it lives in
 # a virtualenv of its own.
@@ -82,9 +110,9 @@ want=$(sha256sum scripts/requirements-checkov.txt | cut -d' ' -f1)
 have=$(cat "$CHECKOV_VENV/.requirements.sha256" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
     say "installing checkov into $CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null \
+    pip_install "$CHECKOV_VENV/bin/python" --upgrade pip >/dev/null \
         || die "could not upgrade pip in $CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-checkov.txt \
+    pip_install "$CHECKOV_VENV/bin/python" -r scripts/requirements-checkov.txt \
         || die "pip could not install scripts/requirements-checkov.txt (is PyPI reachable?)"
     echo "$want" > "$CHECKOV_VENV/.requirements.sha256"
 fi

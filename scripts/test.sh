@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
+# One build, from scratch in CI: incremental compilation's caches would only add ~1.5 GB to
+# target/ (the disk, not the CPU, is what a small CI machine runs out of).
+export CARGO_INCREMENTAL=0
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
