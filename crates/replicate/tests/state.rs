@@ -261,29 +261,47 @@ async fn counted_ssm(region: &str) -> (aws_sdk_ssm::Client, rotor_core::aws_call
 
 #[tokio::test]
 async fn a_lookup_by_name_stops_once_every_name_is_found_and_pages_on_while_one_is_missing() {
-    use rotor_replicate::params::read::describe_names;
+    use rotor_replicate::params::read;
     let n = Names::new();
-    let params = values(&n, 20);
+    let params = values(&n, read::PAGE);
     put_many(WEST, params.clone()).await;
     let names: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
     let (ssm, calls) = counted_ssm(WEST).await;
 
-    // moto answers 10 a page, each full page with a NextToken: all 20 found in two pages,
-    // and the (empty) third is not asked for.
-    let found = describe_names(&ssm, &names).await.unwrap();
-    assert_eq!(found.len(), 20);
-    assert_eq!(calls.total(), 2, "{:?}", calls.snapshot());
+    // The server's page size: stock moto answers 10 a page whatever MaxResults asks, AWS
+    // (and the test kit's aws_pages.py) up to 50. Either way every page of the 50 is full and
+    // carries a NextToken, and the empty page after the last is not asked for.
+    let page = ssm
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .set_values(Some(names.clone()))
+                .build()
+                .unwrap(),
+        )
+        .max_results(read::PAGE as i32)
+        .send()
+        .await
+        .unwrap()
+        .parameters()
+        .len();
+    assert!(page > 0 && read::PAGE % page == 0, "page size {page}");
+    let before = calls.snapshot();
+    let found = read::describe_names(&ssm, &names).await.unwrap();
+    assert_eq!(found.len(), read::PAGE);
+    let describes = |before| {
+        rotor_core::aws_calls::CallCounter::count_of(&calls.since(before), &["DescribeParameters"])
+            as usize
+    };
+    assert_eq!(describes(&before), read::PAGE / page);
 
-    // Twelve of fifteen exist: the pages are read to the end.
+    // Twelve of fifteen exist: the pages are read to the end (stock moto: 10, then 2).
     let mut some = names[..12].to_vec();
     some.extend((0..3).map(|i| n.param(&format!("svc/missing{i}"))));
     let before = calls.snapshot();
-    let found = describe_names(&ssm, &some).await.unwrap();
+    let found = read::describe_names(&ssm, &some).await.unwrap();
     assert_eq!(found.len(), 12);
-    assert!(
-        rotor_core::aws_calls::CallCounter::count_of(
-            &calls.since(&before),
-            &["DescribeParameters"]
-        ) >= 2
-    );
+    assert_eq!(describes(&before), 12usize.div_ceil(page));
 }
