@@ -84,6 +84,8 @@ pub enum FailureKind {
     Certificate,
     /// Channel binding is required and the server did not offer SCRAM with it.
     ChannelBinding,
+    /// The server refused a statement for want of a privilege (SQLSTATE 42501).
+    Permission,
     /// Anything else (a query failing, a closed connection...).
     Other,
 }
@@ -99,6 +101,7 @@ impl FailureKind {
             Self::Tls => "tls",
             Self::Certificate => "certificate",
             Self::ChannelBinding => "channel-binding",
+            Self::Permission => "permission",
             Self::Other => "other",
         }
     }
@@ -150,6 +153,8 @@ impl PgError {
                 } else {
                     FailureKind::Authentication
                 }
+            } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+                FailureKind::Permission
             } else {
                 FailureKind::Other
             };

@@ -287,7 +287,10 @@ async fn a_lookup_by_name_stops_once_every_name_is_found_and_pages_on_while_one_
         .unwrap()
         .parameters()
         .len();
-    assert!(page > 0 && read::PAGE % page == 0, "page size {page}");
+    assert!(
+        page > 0 && read::PAGE.is_multiple_of(page),
+        "page size {page}"
+    );
     let before = calls.snapshot();
     let found = read::describe_names(&ssm, &names).await.unwrap();
     assert_eq!(found.len(), read::PAGE);

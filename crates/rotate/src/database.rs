@@ -251,6 +251,12 @@ const CREATE_PASSWORD_TABLE: &str = "CREATE TEMPORARY TABLE rotor_password \
      (role pg_catalog.varchar(128), verifier pg_catalog.varchar(256), \
      create_role pg_catalog.bool)";
 
+/// What a refused temporary table means, for the operator: the privilege and why rotor
+/// needs it rather than a way round it.
+const NO_TEMPORARY_TABLE: &str = " (the new password's verifier travels as COPY data into a \
+     temporary table, which no statement log records: the role rotor logs in as needs the \
+     TEMPORARY privilege on this database, which PUBLIC has unless it was revoked)";
+
 /// The longest verifier the password table takes. A SCRAM-SHA-256 verifier is about 133
 /// characters whatever the password (`SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>`).
 pub const VERIFIER_MAX_CHARS: usize = 256;
@@ -293,7 +299,14 @@ pub async fn set_password(
         client.batch_execute(&open),
         client.prepare("COPY pg_temp.rotor_password FROM STDIN")
     );
-    opened.map_err(classify)?;
+    opened.map_err(|e| {
+        let mut err = classify(e);
+        // Nothing else in the opening batch needs a privilege.
+        if err.kind == FailureKind::Permission {
+            err.detail.push_str(NO_TEMPORARY_TABLE);
+        }
+        err
+    })?;
     let copy = copy.map_err(classify)?;
     let row = format!(
         "{}\t{}\t{}\n",

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use rotor_core::ExposeSecret;
+use rotor_core::error::ErrorType;
 use rotor_rotate::{RotateError, Step};
 use rotor_testkit::{logs, postgres};
 use serde_json::json;
@@ -328,4 +329,62 @@ pub(crate) async fn context_at(endpoint: &str) -> rotor_rotate::Context {
         &rotor_testkit::fault::sdk_config(endpoint, REGION).await,
         config,
     )
+}
+
+#[tokio::test]
+async fn a_user_without_the_temporary_privilege_is_refused_with_the_grant_it_needs() {
+    // A hardened database: PUBLIC's TEMPORARY privilege revoked. The verifier has no other
+    // way to the server that keeps it out of statement logs, so setSecret must stop, say
+    // which privilege is missing, and change nothing.
+    let ctx = context(&[]).await;
+    let admin = postgres().admin().await;
+    let db = format!("notemp_{}", rotor_testkit::random_hex(4));
+    for sql in [
+        format!("CREATE DATABASE {db}"),
+        format!("REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    let user = db_user("notemp_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({"dbname": db})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+    let pending = password_of(&value_at(&arn, "AWSPENDING").await);
+
+    let err = step(&ctx, Step::SetSecret, &arn, &token).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotor.Postgres.permission", "{err}");
+    let text = err.to_string();
+    for part in [
+        "temporary tables",
+        db.as_str(),
+        "needs the TEMPORARY privilege",
+        &user.name,
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    assert!(
+        can_login(&user.name, &user.password).await && !can_login(&user.name, &pending).await,
+        "the password is unchanged"
+    );
+    assert!(stages(&arn).await[&token].contains(&"AWSPENDING".to_owned()));
+
+    // The grant the error names is all it takes: the rotation's retry completes.
+    admin
+        .batch_execute(&format!(
+            "GRANT TEMPORARY ON DATABASE {db} TO \"{}\"",
+            user.name
+        ))
+        .await
+        .unwrap();
+    for s in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        step(&ctx, s, &arn, &token).await.unwrap();
+    }
+    assert!(can_login(&user.name, &pending).await);
+    for (password, what) in [(&user.password, "old password"), (&pending, "new password")] {
+        assert!(
+            !text.contains(password.expose_secret()),
+            "the error holds the {what}"
+        );
+        logs::assert_absent(password.expose_secret(), what);
+    }
 }
