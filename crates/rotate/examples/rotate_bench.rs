@@ -41,6 +41,11 @@ const SPEED_UP_TARGET: f64 = 2.5;
 const FOUR_STEPS_TARGET_MS: f64 = 50.0;
 const PEAK_RSS_TARGET_MB: f64 = 17.0;
 
+/// Lambda gives CPU in proportion to memory, one vCPU at 1,769 MB ("Configure Lambda
+/// function memory", AWS Lambda Developer Guide); the template's functions have 128 MB.
+const ONE_VCPU_MB: f64 = 1769.0;
+const DEPLOYED_MB: f64 = 128.0;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args()
@@ -117,10 +122,6 @@ async fn main() -> anyhow::Result<()> {
         "  the same, the handler called in this process (no emulator): {}",
         summary(&mut in_process_sorted)
     );
-    println!(
-        "  CPU time of the function per rotation (in-process, every thread): {:.1} ms",
-        ms(cpu_per_rotation)
-    );
     for step in STEPS {
         let cost = costs
             .get(step)
@@ -153,6 +154,25 @@ async fn main() -> anyhow::Result<()> {
             kib as f64 * 1024.0 / 1e6
         ),
         None => println!("peak memory (RSS):        unavailable (no /proc)"),
+    }
+
+    // At 128 MB a rotation's CPU time, stretched by the share of a vCPU it gets, is a floor
+    // under its duration on Lambda (this machine's cores, not Graviton's).
+    let at_deployed = |cpu_ms: f64| cpu_ms * ONE_VCPU_MB / DEPLOYED_MB;
+    let cpu_ms = ms(cpu_per_rotation);
+    print!(
+        "CPU time per rotation (in-process, every thread): rotor {cpu_ms:.1} ms; at {DEPLOYED_MB:.0} MB (1/{:.1} of a vCPU) \
+         that alone takes {:.0} ms",
+        ONE_VCPU_MB / DEPLOYED_MB,
+        at_deployed(cpu_ms)
+    );
+    match sample.as_ref().and_then(|s| s.0.get("cpu")) {
+        Some(cpu) => println!(
+            "; the sample {cpu:.1} ms, {:.0} ms ({:.1}x)",
+            at_deployed(*cpu),
+            cpu / cpu_ms
+        ),
+        None => println!(),
     }
 
     let median_rotation = ms(rotations[rotations.len() / 2]);
@@ -387,7 +407,7 @@ fn python_sample(rounds: usize) -> anyhow::Result<Option<SampleTimes>> {
     let rounds: Vec<BTreeMap<String, f64>> =
         serde_json::from_slice(&out.stdout).context("the harness's JSON")?;
     let mut medians = BTreeMap::new();
-    for key in STEPS.iter().copied().chain(["total"]) {
+    for key in STEPS.iter().copied().chain(["total", "cpu"]) {
         let mut v: Vec<f64> = rounds.iter().filter_map(|r| r.get(key).copied()).collect();
         v.sort_by(f64::total_cmp);
         if let Some(m) = v.get(v.len() / 2) {
