@@ -271,8 +271,15 @@ pub struct PasswordChange<'a> {
     pub then: Vec<String>,
 }
 
-/// Sets a role's password and commits, in a guarded transaction: the one
-/// [`begin_guarded`] opened on this connection when `in_transaction`, else a new one.
+/// Where [`set_password`] runs: in the guarded transaction [`begin_guarded`] opened on the
+/// connection already, or in one it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    AlreadyBegun,
+    Begin,
+}
+
+/// Sets a role's password and commits, in a guarded transaction (see [`Transaction`]).
 /// Three round trips: the table with the COPY prepared, the COPY, the change with its
 /// commit.
 ///
@@ -286,12 +293,11 @@ pub struct PasswordChange<'a> {
 pub async fn set_password(
     client: &Client,
     change: PasswordChange<'_>,
-    in_transaction: bool,
+    transaction: Transaction,
 ) -> Result<(), PgError> {
-    let open = if in_transaction {
-        CREATE_PASSWORD_TABLE.to_owned()
-    } else {
-        format!("{BEGIN_GUARDED}; {CREATE_PASSWORD_TABLE}")
+    let open = match transaction {
+        Transaction::AlreadyBegun => CREATE_PASSWORD_TABLE.to_owned(),
+        Transaction::Begin => format!("{BEGIN_GUARDED}; {CREATE_PASSWORD_TABLE}"),
     };
     // The COPY is prepared in the same flight (pipelined): a COPY's table is looked up
     // when it runs, not when it is prepared.

@@ -11,7 +11,7 @@ use super::early::Begun;
 use super::{Outcome, format_error, read_db};
 use crate::Context;
 use crate::database::{
-    self, Credential, Login, PasswordChange, VerifierTask, login_error, try_login,
+    self, Credential, Login, PasswordChange, Transaction, VerifierTask, login_error, try_login,
 };
 use crate::deadline::Deadline;
 use crate::error::RotateError;
@@ -171,7 +171,7 @@ async fn single_user(c: Change<'_>, early: Begun) -> Result<Outcome, RotateError
         create: false,
         then: Vec::new(),
     };
-    database::set_password(&client, change, false)
+    database::set_password(&client, change, Transaction::Begin)
         .await
         .map_err(|source| {
             db_error(
@@ -319,7 +319,7 @@ async fn alternating_users(c: Change<'_>, early: Begun) -> Result<Outcome, Rotat
         create: !exists,
         then,
     };
-    database::set_password(&client, change, true)
+    database::set_password(&client, change, Transaction::AlreadyBegun)
         .await
         .map_err(failed(action))?;
     tracing::info!(
