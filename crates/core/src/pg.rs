@@ -155,6 +155,9 @@ impl PgError {
                 }
             } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
                 FailureKind::Permission
+            } else if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED {
+                // lock_timeout, statement_timeout (or a cancel): the server gave up waiting.
+                FailureKind::Timeout
             } else {
                 FailureKind::Other
             };

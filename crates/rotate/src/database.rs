@@ -205,12 +205,69 @@ pub fn login_error(
 /// A transaction is ended only by `COMMIT` in the same batch as its last statements. One
 /// that is not (an error, a refusal) is rolled back by the server when the step drops the
 /// connection: rotor never uses a connection for more than one step.
+///
+/// Its time is limited on the server as well (see [`server_limit`]): a step that gives up
+/// at its deadline drops the connection, but a server waiting for a lock does not notice,
+/// and once the lock is released it would run the rest of the batch it already holds,
+/// `COMMIT` included. The password would change after rotor had said it did not, and with
+/// AWSCURRENT still the old one the application would be locked out until a retry.
 const BEGIN_GUARDED: &str = "BEGIN; SET LOCAL search_path = pg_catalog, pg_temp";
 
-/// Opens a guarded transaction (see [`BEGIN_GUARDED`]) for the statements that follow on
-/// this connection.
-pub async fn begin_guarded(client: &Client) -> Result<(), PgError> {
-    client.batch_execute(BEGIN_GUARDED).await.map_err(classify)
+/// How long the server may work on a transaction rotor begins now: what is left of the
+/// step's time less a quarter of it (at most a second), so that the server's refusal
+/// reaches rotor before rotor gives up. `None` for a step without a deadline.
+pub fn server_limit(deadline: &Deadline) -> Option<Duration> {
+    deadline.instant()?;
+    let left = deadline.remaining();
+    let slack = (left / 4).min(Duration::from_secs(1));
+    // Zero would mean no limit at all to the server.
+    Some((left - slack).max(Duration::from_millis(1)))
+}
+
+/// [`BEGIN_GUARDED`] with the server's limits: a lock wait (`lock_timeout`) and any one
+/// statement (`statement_timeout`) give up within the [`server_limit`], and
+/// [`COMMIT_GUARD`] refuses to commit a transaction that took longer in all.
+fn begin_sql(deadline: &Deadline) -> String {
+    match server_limit(deadline) {
+        None => BEGIN_GUARDED.to_owned(),
+        Some(limit) => {
+            // A lock wait begins after its statement, and gives up a little before the
+            // statement would: the error then says it was a lock.
+            let ms = limit.as_millis();
+            let lock_ms = (ms * 9 / 10).max(1);
+            format!(
+                "{BEGIN_GUARDED}; SET LOCAL lock_timeout = {lock_ms}; \
+                 SET LOCAL statement_timeout = {ms}"
+            )
+        }
+    }
+}
+
+/// The statement before every `COMMIT`: the time limits above hold each statement, this
+/// holds them all. A transaction that has run longer (by the server's clock) than the
+/// `statement_timeout` set at its `BEGIN` is refused, so its `COMMIT`, skipped.
+const COMMIT_GUARD: &str = "DO $rotor$
+DECLARE
+  limit_text pg_catalog.text := pg_catalog.current_setting('statement_timeout');
+BEGIN
+  -- OPERATOR(...) forms share one precedence, left to right: hence the parentheses.
+  IF limit_text OPERATOR(pg_catalog.<>) '0' AND pg_catalog.clock_timestamp()
+      OPERATOR(pg_catalog.>) (pg_catalog.transaction_timestamp()
+      OPERATOR(pg_catalog.+) limit_text::pg_catalog.interval) THEN
+    RAISE EXCEPTION USING ERRCODE = 'query_canceled',
+      MESSAGE = 'the transaction ran past rotor''s time limit (' OPERATOR(pg_catalog.||)
+        limit_text OPERATOR(pg_catalog.||) '); nothing was committed';
+  END IF;
+END
+$rotor$";
+
+/// Opens a guarded transaction (see [`BEGIN_GUARDED`]), limited to the step's time, for
+/// the statements that follow on this connection.
+pub async fn begin_guarded(client: &Client, deadline: &Deadline) -> Result<(), PgError> {
+    client
+        .batch_execute(&begin_sql(deadline))
+        .await
+        .map_err(classify)
 }
 
 fn classify(e: tokio_postgres::Error) -> PgError {
@@ -220,7 +277,8 @@ fn classify(e: tokio_postgres::Error) -> PgError {
 /// The server-side half of [`set_password`]: reads the role and verifier from the
 /// session's temporary table and runs the statement. A failure is re-raised without its
 /// context: PL/pgSQL would otherwise quote the failed statement, verifier and all, in the
-/// error the client receives and the server logs.
+/// error the client receives and the server logs. `others` leaves out `query_canceled`
+/// (the time limits of [`begin_sql`]), so that is named as well.
 const SET_PASSWORD_BLOCK: &str = "DO $rotor$
 DECLARE
   target pg_catalog.text;
@@ -233,7 +291,7 @@ BEGIN
   ELSE
     EXECUTE pg_catalog.format('ALTER ROLE %I WITH PASSWORD %L', target, verifier);
   END IF;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN query_canceled OR others THEN
   GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
   IF detail OPERATOR(pg_catalog.=) '' THEN
     RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM;
@@ -272,11 +330,11 @@ pub struct PasswordChange<'a> {
 }
 
 /// Where [`set_password`] runs: in the guarded transaction [`begin_guarded`] opened on the
-/// connection already, or in one it begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transaction {
+/// connection already, or in one it begins, limited to the step's time.
+#[derive(Debug, Clone, Copy)]
+pub enum Transaction<'a> {
     AlreadyBegun,
-    Begin,
+    Begin(&'a Deadline),
 }
 
 /// Sets a role's password and commits, in a guarded transaction (see [`Transaction`]).
@@ -293,11 +351,11 @@ pub enum Transaction {
 pub async fn set_password(
     client: &Client,
     change: PasswordChange<'_>,
-    transaction: Transaction,
+    transaction: Transaction<'_>,
 ) -> Result<(), PgError> {
     let open = match transaction {
         Transaction::AlreadyBegun => CREATE_PASSWORD_TABLE.to_owned(),
-        Transaction::Begin => format!("{BEGIN_GUARDED}; {CREATE_PASSWORD_TABLE}"),
+        Transaction::Begin(deadline) => format!("{}; {CREATE_PASSWORD_TABLE}", begin_sql(deadline)),
     };
     // The COPY is prepared in the same flight (pipelined): a COPY's table is looked up
     // when it runs, not when it is prepared.
@@ -326,12 +384,23 @@ pub async fn set_password(
     sink.finish().await.map_err(classify)?;
     let mut finish = vec![SET_PASSWORD_BLOCK.to_owned()];
     finish.extend(change.then);
-    finish.push("COMMIT".to_owned());
+    finish.extend([COMMIT_GUARD.to_owned(), "COMMIT".to_owned()]);
     client
         .batch_execute(&finish.join(";\n"))
         .await
-        .map_err(classify)
+        .map_err(|e| {
+            let mut err = classify(e);
+            if err.kind == FailureKind::Timeout {
+                err.detail.push_str(OUT_OF_TIME);
+            }
+            err
+        })
 }
+
+/// What a change stopped by the server's time limit means, for the operator.
+const OUT_OF_TIME: &str = " (the server stopped it at rotor's time limit, before the Lambda \
+     deadline, and committed nothing: another transaction may be holding the role; the \
+     step can be retried)";
 
 /// The SCRAM-SHA-256 verifier of a new password: the only form of it the server receives.
 #[derive(Clone)]

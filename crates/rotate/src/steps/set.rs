@@ -171,7 +171,7 @@ async fn single_user(c: Change<'_>, early: Begun) -> Result<Outcome, RotateError
         create: false,
         then: Vec::new(),
     };
-    database::set_password(&client, change, Transaction::Begin)
+    database::set_password(&client, change, Transaction::Begin(c.deadline))
         .await
         .map_err(|source| {
             db_error(
@@ -268,7 +268,7 @@ async fn alternating_users(c: Change<'_>, early: Begun) -> Result<Outcome, Rotat
     };
     let on_master = &master;
     let failed = |action: String| move |source| db_error(c.id, on_master, action, source);
-    database::begin_guarded(&client)
+    database::begin_guarded(&client, c.deadline)
         .await
         .map_err(failed(format!("starting the change of role {user}")))?;
     let target = database::role_info(&client, user)

@@ -27,6 +27,8 @@ const TRAP_FUNCTIONS: &[(&str, &str, &str)] = &[
     ("quote_literal", "text", "text"),
     ("text", "name", "text"),
     ("array_to_string", "name[], text", "text"),
+    ("clock_timestamp", "", "timestamptz"),
+    ("transaction_timestamp", "", "timestamptz"),
 ];
 
 /// Operators planted as `(symbol, left, right)`.
@@ -36,6 +38,10 @@ const TRAP_OPERATORS: &[(&str, &str, &str)] = &[
     ("=", "text", "name"),
     ("=", "text", "text"),
     ("<>", "oid", "oid"),
+    ("<>", "text", "text"),
+    (">", "timestamptz", "timestamptz"),
+    ("+", "timestamptz", "interval"),
+    ("||", "text", "text"),
 ];
 
 async fn connect(user: &str, password: &SecretString, dbname: &str) -> Client {

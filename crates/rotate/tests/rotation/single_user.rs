@@ -388,3 +388,94 @@ async fn a_user_without_the_temporary_privilege_is_refused_with_the_grant_it_nee
         logs::assert_absent(password.expose_secret(), what);
     }
 }
+
+#[tokio::test]
+async fn a_change_held_up_by_a_lock_past_the_deadline_is_never_committed_later() {
+    // Another transaction holds the role (as an administrator's open `ALTER ROLE` would)
+    // until after the step has given up, then rolls back. The server still holds the
+    // step's batch, COMMIT included: without a limit of its own it would change the
+    // password once the lock is free, after rotor said it had not, and AWSCURRENT would no
+    // longer log in.
+    let ctx = context(&[("DEADLINE_MARGIN_SECONDS", "1")]).await;
+    let user = db_user("locked_", "old-").await;
+    let arn = create_secret(&db_json(&user, json!({})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+    let pending = password_of(&value_at(&arn, "AWSPENDING").await);
+    let blocker = postgres().admin().await;
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; ALTER ROLE \"{}\" CONNECTION LIMIT 100",
+            user.name
+        ))
+        .await
+        .unwrap();
+
+    // 4 s to the Lambda deadline, 1 s kept in reserve: the step has 3 s.
+    let started = Instant::now();
+    let err = invoke(&ctx, event("setSecret", &arn, &token), 4)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(err.error_type(), "Rotor.Postgres.timeout", "{err}");
+    let text = err.to_string();
+    for part in ["lock timeout", "committed nothing", &user.name] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        can_login(&user.name, &user.password).await,
+        "AWSCURRENT still logs in after the lock is gone"
+    );
+    assert!(
+        !can_login(&user.name, &pending).await,
+        "the change was committed after the step gave up"
+    );
+    assert_eq!(
+        verifier_lines(&postgres().server_log()),
+        0,
+        "server log lines with a SCRAM verifier (a timeout's error context)"
+    );
+
+    // The retry Secrets Manager makes completes the rotation.
+    for s in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        step(&ctx, s, &arn, &token).await.unwrap();
+    }
+    assert!(can_login(&user.name, &pending).await);
+    logs::assert_absent(pending.expose_secret(), "new password");
+}
+
+#[tokio::test]
+async fn a_password_change_that_runs_past_its_time_in_all_is_not_committed() {
+    // Each statement within the server's limit, all of them together past it: the guard
+    // before COMMIT refuses the transaction.
+    use rotor_rotate::database::{self, PasswordChange, Transaction, VerifierTask};
+    use rotor_rotate::deadline::Deadline;
+    let user = db_user("slow_", "old-").await;
+    let admin = postgres().admin().await;
+    let new_password =
+        rotor_core::SecretString::from(format!("new-{}", rotor_testkit::random_hex(12)));
+    let deadline = Deadline::after(Duration::from_millis(1200), Duration::ZERO);
+    let limit = database::server_limit(&deadline).unwrap();
+    assert!(limit < Duration::from_millis(1200) && limit > Duration::from_millis(600));
+    let change = PasswordChange {
+        role: &user.name,
+        verifier: &VerifierTask::start(&new_password).ready().await,
+        create: false,
+        then: vec!["SELECT pg_catalog.pg_sleep(0.3)".to_owned(); 4],
+    };
+    let err = database::set_password(&admin, change, Transaction::Begin(&deadline))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, rotor_core::pg::FailureKind::Timeout, "{err}");
+    assert!(err.detail.contains("ran past rotor's time limit"), "{err}");
+    drop(admin);
+    assert!(
+        can_login(&user.name, &user.password).await,
+        "the password is unchanged"
+    );
+    assert!(!can_login(&user.name, &new_password).await);
+}
