@@ -1,8 +1,11 @@
 //! Alternating-users rotation: the secret switches between `<user>` and `<user>_clone`,
 //! changed by the master credentials named in `masterarn`.
 
+use std::time::Duration;
+
+use rotor_core::error::ErrorType;
 use rotor_core::{ExposeSecret, SecretString};
-use rotor_rotate::master;
+use rotor_rotate::{Step, master};
 use rotor_testkit::{moto, postgres};
 use serde_json::json;
 
@@ -208,4 +211,39 @@ async fn with_clone_set_role_what_the_clone_creates_belongs_to_the_base_role() {
         ))
         .await
         .expect("the base user alters what the clone created");
+}
+
+#[tokio::test]
+async fn the_master_s_change_held_up_past_the_deadline_is_never_committed_later() {
+    // Another transaction is creating the clone's name (uncommitted) when the master's
+    // CREATE ROLE runs, and rolls back only after the step has given up.
+    let ctx = context(&[("DEADLINE_MARGIN_SECONDS", "1")]).await;
+    let user = db_user("altlock_", "old-").await;
+    let clone = format!("{}_clone", user.name);
+    let master_arn = master_secret().await;
+    let arn = create_secret(&db_json(&user, json!({"masterarn": master_arn})), &[]).await;
+    let token = begin_rotation(&arn).await;
+    step(&ctx, Step::CreateSecret, &arn, &token).await.unwrap();
+    let blocker = postgres().admin().await;
+    blocker
+        .batch_execute(&format!("BEGIN; CREATE ROLE \"{clone}\""))
+        .await
+        .unwrap();
+
+    let err = invoke(&ctx, event("setSecret", &arn, &token), 4)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotor.Postgres.timeout", "{err}");
+    assert!(err.to_string().contains("committed nothing"), "{err}");
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !role_exists(&clone).await,
+        "the clone was created after the step gave up"
+    );
+
+    for s in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        step(&ctx, s, &arn, &token).await.unwrap();
+    }
+    assert!(can_login(&clone, &password_of(&value_at(&arn, "AWSCURRENT").await)).await);
 }
