@@ -4,6 +4,15 @@
 # PostgreSQL (scram-sha-256 + TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# A run from a fresh clone takes about 4 GB (target/ and .venv); say so up front when the
+# disk is short, rather than leave a linker killed by SIGBUS to tell.
+free_mb=$(df -Pm . | awk 'NR == 2 { print $4 }')
+if [ "${free_mb:-0}" -lt 4096 ]; then
+    printf 'test: WARNING: %s MB of disk free here; a run from a fresh clone needs about 4 GB\n' \
+        "${free_mb:-?}" >&2
+fi
+
 ./scripts/setup.sh
 
 # One build, from scratch in CI: incremental compilation's caches would only add ~1.5 GB to
