@@ -226,7 +226,10 @@ pub fn server_limit(deadline: &Deadline) -> Option<Duration> {
 
 /// [`BEGIN_GUARDED`] with the server's limits: a lock wait (`lock_timeout`) and any one
 /// statement (`statement_timeout`) give up within the [`server_limit`], and
-/// [`COMMIT_GUARD`] refuses to commit a transaction that took longer in all.
+/// [`COMMIT_GUARD`] refuses to commit a transaction that took longer in all. A session left
+/// idle in the transaction that long (an invocation frozen or killed between two batches,
+/// its connection not yet closed) is ended by the server, rather than kept open holding
+/// what the transaction holds.
 fn begin_sql(deadline: &Deadline) -> String {
     match server_limit(deadline) {
         None => BEGIN_GUARDED.to_owned(),
@@ -237,7 +240,8 @@ fn begin_sql(deadline: &Deadline) -> String {
             let lock_ms = (ms * 9 / 10).max(1);
             format!(
                 "{BEGIN_GUARDED}; SET LOCAL lock_timeout = {lock_ms}; \
-                 SET LOCAL statement_timeout = {ms}"
+                 SET LOCAL statement_timeout = {ms}; \
+                 SET LOCAL idle_in_transaction_session_timeout = {ms}"
             )
         }
     }

@@ -479,3 +479,20 @@ async fn a_password_change_that_runs_past_its_time_in_all_is_not_committed() {
     );
     assert!(!can_login(&user.name, &new_password).await);
 }
+
+#[tokio::test]
+async fn a_transaction_left_idle_past_its_time_is_ended_by_the_server() {
+    // An invocation frozen or killed between two batches leaves its connection open; the
+    // server ends the session rather than keep the transaction (and its locks) open.
+    use rotor_rotate::database;
+    use rotor_rotate::deadline::Deadline;
+    let admin = postgres().admin().await;
+    let deadline = Deadline::after(Duration::from_millis(400), Duration::ZERO);
+    database::begin_guarded(&admin, &deadline).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let err = admin.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        err.to_string().contains("idle-in-transaction timeout") || admin.is_closed(),
+        "{err}"
+    );
+}
