@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A run from a fresh clone takes about 4 GB (target/ and .venv); say so up front when the
-# disk is short, rather than leave a linker killed by SIGBUS to tell.
+# A run from a fresh clone takes about 3.5 GB (target/ and .venv), 4 GB with cargo's
+# downloads; say so up front when the disk is short, rather than leave a linker killed by
+# SIGBUS to tell.
 free_mb=$(df -Pm . | awk 'NR == 2 { print $4 }')
 if [ "${free_mb:-0}" -lt 4096 ]; then
-    printf 'test: WARNING: %s MB of disk free here; a run from a fresh clone needs about 4 GB\n' \
+    printf 'test: WARNING: %s MB of disk free here; a fresh run needs about 4 GB\n' \
         "${free_mb:-?}" >&2
 fi
 
