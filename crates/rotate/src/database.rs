@@ -278,6 +278,20 @@ fn classify(e: tokio_postgres::Error) -> PgError {
     PgError::classify(&e)
 }
 
+/// [`classify`], adding `note` to a failure of `kind`: what it means where it happened.
+fn classify_noting(
+    kind: FailureKind,
+    note: &'static str,
+) -> impl FnOnce(tokio_postgres::Error) -> PgError {
+    move |e| {
+        let mut err = classify(e);
+        if err.kind == kind {
+            err.detail.push_str(note);
+        }
+        err
+    }
+}
+
 /// The server-side half of [`set_password`]: reads the role and verifier from the
 /// session's temporary table and runs the statement. A failure is re-raised without its
 /// context: PL/pgSQL would otherwise quote the failed statement, verifier and all, in the
@@ -367,14 +381,8 @@ pub async fn set_password(
         client.batch_execute(&open),
         client.prepare("COPY pg_temp.rotor_password FROM STDIN")
     );
-    opened.map_err(|e| {
-        let mut err = classify(e);
-        // Nothing else in the opening batch needs a privilege.
-        if err.kind == FailureKind::Permission {
-            err.detail.push_str(NO_TEMPORARY_TABLE);
-        }
-        err
-    })?;
+    // Nothing else in the opening batch needs a privilege.
+    opened.map_err(classify_noting(FailureKind::Permission, NO_TEMPORARY_TABLE))?;
     let copy = copy.map_err(classify)?;
     let row = format!(
         "{}\t{}\t{}\n",
@@ -392,13 +400,7 @@ pub async fn set_password(
     client
         .batch_execute(&finish.join(";\n"))
         .await
-        .map_err(|e| {
-            let mut err = classify(e);
-            if err.kind == FailureKind::Timeout {
-                err.detail.push_str(OUT_OF_TIME);
-            }
-            err
-        })
+        .map_err(classify_noting(FailureKind::Timeout, OUT_OF_TIME))
 }
 
 /// What a change stopped by the server's time limit means, for the operator.
@@ -410,13 +412,20 @@ const OUT_OF_TIME: &str = " (the server stopped it at rotor's time limit, before
 #[derive(Clone)]
 pub struct Verifier(SecretString);
 
+impl Verifier {
+    /// Computes it here (4096 rounds of HMAC); [`VerifierTask`] does it off the runtime.
+    pub fn compute(password: &SecretString) -> Self {
+        Verifier(SecretString::from(scram_verifier(password)))
+    }
+}
+
 /// The verifier of a new password: computed already, or being computed on a blocking
 /// thread (4096 rounds of HMAC, about a millisecond) while the step does its round trips.
 pub enum VerifierTask {
     Ready(Verifier),
     Computing {
         password: SecretString,
-        task: tokio::task::JoinHandle<String>,
+        task: tokio::task::JoinHandle<Verifier>,
     },
 }
 
@@ -426,7 +435,7 @@ impl VerifierTask {
         let for_task = password.clone();
         VerifierTask::Computing {
             password: password.clone(),
-            task: tokio::task::spawn_blocking(move || scram_verifier(&for_task)),
+            task: tokio::task::spawn_blocking(move || Verifier::compute(&for_task)),
         }
     }
 
@@ -435,13 +444,10 @@ impl VerifierTask {
     pub async fn ready(self) -> Verifier {
         match self {
             VerifierTask::Ready(verifier) => verifier,
-            VerifierTask::Computing { password, task } => {
-                let text = match task.await {
-                    Ok(text) => text,
-                    Err(_) => scram_verifier(&password),
-                };
-                Verifier(SecretString::from(text))
-            }
+            VerifierTask::Computing { password, task } => match task.await {
+                Ok(verifier) => verifier,
+                Err(_) => Verifier::compute(&password),
+            },
         }
     }
 }

@@ -18,7 +18,7 @@
 
 use std::sync::Mutex;
 
-use rotor_core::SecretString;
+use rotor_core::{ExposeSecret, SecretString};
 
 use crate::database::Verifier;
 
@@ -59,7 +59,7 @@ impl KnownVersions {
     }
 
     /// Keeps the AWSPENDING value stored under `token`, and its password's verifier when
-    /// there is one.
+    /// there is one. A verifier kept earlier stays only with the value it was computed for.
     pub fn keep_pending(
         &self,
         secret: &str,
@@ -68,10 +68,14 @@ impl KnownVersions {
         verifier: Option<Verifier>,
     ) {
         self.update(secret, token, |k| {
-            k.pending = Some(text.clone());
-            if verifier.is_some() {
+            let same = k
+                .pending
+                .as_ref()
+                .is_some_and(|kept| kept.expose_secret() == text.expose_secret());
+            if verifier.is_some() || !same {
                 k.verifier = verifier;
             }
+            k.pending = Some(text.clone());
         });
     }
 
@@ -115,6 +119,23 @@ mod tests {
 
     fn text(s: &str) -> SecretString {
         SecretString::from(s.to_owned())
+    }
+
+    #[test]
+    fn a_kept_verifier_stays_only_with_the_value_it_was_computed_for() {
+        let kv = KnownVersions::default();
+        let verifier = crate::database::Verifier::compute(&text("p1-password"));
+        kv.keep_pending("s", "t1", &text("p1"), Some(verifier));
+        kv.keep_pending("s", "t1", &text("p1"), None);
+        assert!(
+            kv.get("s", "t1").verifier.is_some(),
+            "the same value again keeps it"
+        );
+        kv.keep_pending("s", "t1", &text("p2"), None);
+        assert!(
+            kv.get("s", "t1").verifier.is_none(),
+            "another value drops it"
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ async fn trap_calls(dbname: &str) -> (i64, Vec<String>) {
         .get(0);
     let logged = client
         .query(
-            "SELECT what || ' by ' || by_user FROM public.rotor_trap_log",
+            "SELECT pg_catalog.concat(what, ' by ', by_user) FROM public.rotor_trap_log",
             &[],
         )
         .await
@@ -154,6 +154,17 @@ async fn a_tenant_s_overloads_never_run_in_either_strategy() {
         .unwrap();
     plant(&tenant.name, &tenant.password, &tenant_db).await;
     plant(&tenant.name, &tenant.password, &master_db).await;
+    // The tenant owns its database and puts its schema before pg_catalog for every session
+    // there: an exact-type tie (`text || text`, `clock_timestamp()`) then goes to its trap,
+    // unless rotor pins the search path or qualifies the call. (The test's own statements
+    // there are qualified from now on.)
+    connect(&tenant.name, &tenant.password, &tenant_db)
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {tenant_db} SET search_path = public, pg_catalog"
+        ))
+        .await
+        .unwrap();
 
     // The traps are armed: an unqualified call, as the samples make, springs one.
     {
@@ -164,7 +175,8 @@ async fn a_tenant_s_overloads_never_run_in_either_strategy() {
             .unwrap();
         let sprung: bool = tx
             .query_one(
-                "SELECT rolsuper FROM pg_roles WHERE rolname = $1",
+                "SELECT rolsuper FROM pg_catalog.pg_roles \
+                 WHERE rolname OPERATOR(pg_catalog.=) $1",
                 &[&tenant.name],
             )
             .await
